@@ -1,0 +1,146 @@
+"""The exceptions the library raises, and the exit code each one maps to.
+
+    IncidentError                 128  something unexpected; base of everything below
+    ├── UsageError                  2  the command was called wrongly
+    ├── InputError                  3  bad input: a file, a record, a value, the data directory
+    │   ├── InputErrors             3  several bad records of one input, each with its place
+    │   ├── UnknownExchange         3
+    │   ├── UnknownLabel            3
+    │   ├── DuplicateKey            3
+    │   └── SchemaTooNew            3
+    └── ServiceError                4  something outside this command failed
+        └── StoreBusy               4  another process held the database too long
+
+Messages name the place (file, line, column), never the content: in a leak dump or a key
+file, the offending line is a credential.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    EXPOSED = 1
+    USAGE = 2
+    BAD_INPUT = 3
+    SERVICE = 4
+    UNEXPECTED = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where in an input something is: `keys.csv:14: column 'api_key'`."""
+
+    source: str
+    line: int | None = None
+    column: str | None = None
+
+    def __str__(self) -> str:
+        text = self.source
+        if self.line is not None:
+            text += f":{self.line}"
+        if self.column is not None:
+            text += f": column '{self.column}'"
+        return text
+
+
+class IncidentError(Exception):
+    exit_code = ExitCode.UNEXPECTED
+
+
+class UsageError(IncidentError):
+    exit_code = ExitCode.USAGE
+
+
+class InputError(IncidentError):
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(self, message: str, place: Place | None = None) -> None:
+        self.place = place
+        self.message = message
+        super().__init__(f"{place}: {message}" if place else message)
+
+    def __reduce__(self) -> tuple[object, ...]:  # so it crosses a process boundary whole
+        return (type(self), (self.message, self.place))
+
+
+class InputErrors(InputError):
+    """Every problem found in one input (up to a limit), so a user fixes them in one pass."""
+
+    def __init__(self, source: str, problems: list[InputError], total: int) -> None:
+        self.problems = problems
+        self.total = total
+        lines = [str(p) for p in problems]
+        if total > len(problems):
+            lines.append(f"... and {total - len(problems)} more")
+        noun = "problem" if total == 1 else "problems"
+        super().__init__(f"{total} {noun}, nothing was stored:\n  " + "\n  ".join(lines),
+                         Place(source))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.place.source if self.place else "", self.problems,
+                             self.total))
+
+
+class UnknownExchange(InputError):
+    pass
+
+
+class UnknownLabel(InputError):
+    pass
+
+
+class DuplicateKey(InputError):
+    pass
+
+
+class SchemaTooNew(InputError):
+    pass
+
+
+class ServiceError(IncidentError):
+    exit_code = ExitCode.SERVICE
+
+
+class StoreBusy(ServiceError):
+    pass
+
+
+class Problems:
+    """Collects the problems of one input, keeping the first `limit` for the message."""
+
+    def __init__(self, source: str, limit: int = 20) -> None:
+        self.source = source
+        self.limit = limit
+        self.kept: list[InputError] = []
+        self.total = 0
+        self._lock = threading.Lock()  # a parser thread and an inserting thread both add
+
+    def add(self, message: str, line: int | None = None, column: str | None = None) -> None:
+        with self._lock:
+            self.total += 1
+            if len(self.kept) < self.limit:
+                self.kept.append(InputError(message, Place(self.source, line, column)))
+                self.kept.sort(key=lambda p: (p.place.line or 0) if p.place else 0)
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def merge(self, kept: list[tuple[str, int | None, str | None]], total: int) -> None:
+        """Add problems found elsewhere (another process): the kept ones, and the count."""
+        for message, line, column in kept:
+            self.add(message, line, column)
+        with self._lock:
+            self.total += total - len(kept)
+
+    def as_tuples(self) -> list[tuple[str, int | None, str | None]]:
+        return [(p.message, p.place.line if p.place else None,
+                 p.place.column if p.place else None) for p in self.kept]
+
+    def raise_if_any(self) -> None:
+        if self.total:
+            raise InputErrors(self.source, self.kept, self.total)

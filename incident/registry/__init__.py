@@ -1,0 +1,247 @@
+"""The key registry: a user's or a platform's own keys, by fingerprint only.
+
+Plaintext arrives (a prompt, stdin, a plaintext CSV), is fingerprinted in bounded batches,
+and is dropped; nothing below this module ever sees it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from incident.errors import DuplicateKey, InputError, Place, Problems, UnknownLabel
+from incident.exchanges.names import resolve
+from incident.fingerprint import hmsl, hmsl_many, sha256
+from incident.registry import readers, wire
+from incident.registry.interface import ImportResult, RegisteredKey
+from incident.registry.readers import clean_label
+from incident.secret import Secret
+from incident.store import Store
+from incident.store import keys as sql
+from incident.store.db import utc_now
+from incident.streams import Send, child_stream, rebatched
+
+__all__ = ["ImportResult", "RegisteredKey", "add_key", "import_file", "list_keys",
+           "remove_keys"]
+
+BATCH = 10_000
+Progress = Callable[[int, int], None]  # (bytes read, rows read)
+
+
+def add_key(store: Store, exchange: str, label: str, key: Secret, secret: Secret | None,
+            has_passphrase: bool, source: str) -> RegisteredKey:
+    """Register one credential from plaintext held in memory (hmsl included: one is cheap)."""
+    ex = resolve(exchange)
+    clean = clean_label(label)
+    if clean is None:
+        raise InputError(f"label: empty, longer than {readers.MAX_LABEL} characters, "
+                         "or unprintable")
+    if not key:
+        raise InputError("API key: empty")
+    row = (ex, clean, sha256(key.reveal()), sha256(secret.reveal()) if secret else None,
+           hmsl(key.reveal()), hmsl(secret.reveal()) if secret else None, has_passphrase)
+    added_at = utc_now()
+    with store.write() as conn:
+        if sql.holder(conn, "label", clean) is not None:
+            raise InputError(f"label '{clean}' is already registered (remove it first)")
+        for column, digest in (("key_sha256", row[2]), ("key_hmsl", row[4])):
+            other = sql.holder(conn, column, digest)
+            if other is not None:
+                raise DuplicateKey(f"this key is already registered as '{other[1]}'")
+        source_id = sql.begin_source(conn, source, added_at)
+        sql.Importer(conn, source_id, sql.IDENTITY).insert_one(row + (None,))
+        sql.finish_source(conn, source_id, 1, 1, added_at)
+    return RegisteredKey.from_row(row + (source, None, None, added_at))
+
+
+def import_file(store: Store, path: Path, *, exchange: str | None = None,
+                with_hmsl: bool = False, progress: Progress | None = None) -> ImportResult:
+    """Import a key file (plaintext CSV, fingerprint CSV, or ggshield mapping.txt).
+
+    A child process reads and fingerprints the file while this one inserts, batch by
+    batch. The whole file lands in one transaction or not at all: on any bad line it
+    raises InputErrors naming every bad line (up to a limit) and stores nothing.
+    """
+    default_ex = resolve(exchange) if exchange else None
+    try:
+        estimate = path.stat().st_size // BYTES_PER_ROW_MIN
+    except OSError as e:
+        raise InputError(f"cannot read ({e.strerror})", Place(str(path))) from e
+    try:
+        return _import(store, path, default_ex, with_hmsl, progress, estimate)
+    except _BulkClash:
+        # Rolled back. Replay carefully: skips rows already registered, names every clash.
+        return _import(store, path, default_ex, with_hmsl, progress, estimate=0)
+
+
+BULK_MIN_ROWS = 50_000
+BYTES_PER_ROW_MIN = 200  # a file of N bytes has at least N/200 rows (typical rows: 80-160)
+
+
+class _BulkClash(Exception):
+    pass
+
+
+def _import(store: Store, path: Path, default_ex: str | None, with_hmsl: bool,
+            progress: Progress | None, estimate: int) -> ImportResult:
+    source = str(path)
+    problems = Problems(source)
+    stream = child_stream(_read_file, path, default_ex, with_hmsl)
+    try:
+        layout: readers.Layout = next(stream)
+        count = added = 0
+        with store.write() as conn, _cache(conn, sql.IMPORT_CACHE_KIB):
+            source_id = sql.begin_source(conn, "import", utc_now(), source, layout.name)
+            importer = sql.Importer(conn, source_id, layout.columns)
+            before = sql.last_id(conn)
+            # Rebuilding the unique indexes in one sort beats a million random inserts,
+            # but only when the import is at least as large as the registry.
+            indexes: list[str] = []
+            if estimate >= BULK_MIN_ROWS and estimate >= sql.count_keys(conn):
+                indexes = sql.drop_unique_indexes(conn)
+            for kind, payload, done in stream:
+                if kind == "problems":
+                    problems.merge(*payload)
+                    continue
+                payload = wire.unpack(layout.columns, payload)
+                count += len(payload)
+                if progress:
+                    progress(done, count)
+                if problems and indexes:
+                    continue  # bulk mode cannot name clashes: report the bad lines first
+                if indexes:
+                    importer.insert_many(payload)
+                    added += len(payload)
+                    continue
+                conn.execute("SAVEPOINT batch")
+                try:
+                    importer.insert_many(payload)
+                    added += len(payload)
+                except sqlite3.IntegrityError:
+                    conn.execute("ROLLBACK TO batch")
+                    added += _insert_each(importer, payload, before, problems,
+                                          layout.plaintext)
+                conn.execute("RELEASE batch")
+            problems.raise_if_any()  # rolls the whole import back
+            try:
+                sql.create_indexes(conn, indexes)
+            except sqlite3.IntegrityError as e:
+                raise _BulkClash from e
+            sql.finish_source(conn, source_id, count, added, utc_now())
+    finally:
+        stream.close()
+    return ImportResult(source, layout.name, count, added, count - added)
+
+
+def _read_file(send: Send, path: Path, default_ex: str | None, with_hmsl: bool) -> None:
+    """In a child process: read and fingerprint a key file. Sends the layout, then
+    ("batch", packed rows, bytes read) for each batch of good rows (after a bad one too:
+    the parent still looks for clashes in careful mode), and last ("problems", ..., None).
+    Only fingerprints, labels, counts and line numbers cross the pipe."""
+    source = str(path)
+    problems = Problems(source)
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - closed through the text wrapper below
+    except OSError as e:
+        raise InputError(f"cannot read ({e.strerror})", Place(source)) from e
+    with readers.open_text(raw) as text:
+        reader = readers.KeyFileReader(text, source, problems, default_ex)
+        layout = reader.layout
+        if not layout.plaintext:
+            chunks = reader.chunks()
+        else:
+            layout = replace(layout, columns=reader.plaintext_columns(with_hmsl))
+            if with_hmsl:
+                chunks = _with_hmsl(reader.chunks())
+            else:
+                chunks = reader.chunks(_sha256_digest)
+        send(layout)
+        for batch in rebatched(chunks, BATCH):
+            send(("batch", wire.pack(layout.columns, batch), raw.tell()))
+    send(("problems", (problems.as_tuples(), problems.total), None))
+
+
+def _insert_each(importer: sql.Importer, batch: list[tuple[object, ...]], before: int,
+                 problems: Problems, plaintext: bool) -> int:
+    """Insert a batch that clashed row by row; record each clash with its place (the
+    file's own column name). Rows the same as what was registered before this import are
+    skipped. The count inserted."""
+    conn = importer.conn
+    added = 0
+    for row in batch:
+        try:
+            importer.insert_one(row)
+            added += 1
+            continue
+        except sqlite3.IntegrityError:
+            pass
+        line, mine = row[-1], importer.says(row)
+        same_label = sql.holder(conn, "label", mine["label"])
+        if same_label is not None:
+            row_id, _, other_line, theirs = same_label
+            if row_id > before:
+                problems.add(f"the same label as line {other_line}", line, "label")  # type: ignore[arg-type]
+            elif any(theirs[c] != v for c, v in mine.items()):
+                problems.add("already registered with other fingerprints or exchange "
+                             "(remove it first to replace it)", line, "label")  # type: ignore[arg-type]
+            continue  # the same as a registered row: unchanged
+        for column in ("key_sha256", "key_hmsl"):
+            other = sql.holder(conn, column, mine.get(column)) if mine.get(column) else None
+            if other is not None:
+                row_id, other_label, other_line, _ = other
+                problems.add(f"the same key as line {other_line}" if row_id > before
+                             else f"this key is already registered as '{other_label}'",
+                             line, "api_key" if plaintext else column)  # type: ignore[arg-type]
+                break
+        else:
+            problems.add("conflicts with the registry", line)  # type: ignore[arg-type]
+    return added
+
+
+@contextmanager
+def _cache(conn: sqlite3.Connection, kib: int) -> Iterator[None]:
+    old = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size=-{int(kib)}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA cache_size={int(old)}")
+
+
+def _sha256_digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8")).digest()
+
+
+def _with_hmsl(chunks: Iterator[list[tuple[object, ...]]]
+               ) -> Iterator[list[tuple[object, ...]]]:
+    """Chunks of plaintext rows (exchange, label, key, secret, [has_passphrase,] line) to
+    rows with sha256 and hmsl fingerprints, hmsl on every core. Each chunk's plaintext goes
+    out of scope once it is hashed."""
+    for chunk in chunks:
+        key_h = hmsl_many(r[2] for r in chunk)  # type: ignore[misc]
+        secret_h = iter(hmsl_many(r[3] for r in chunk if r[3] is not None))  # type: ignore[misc]
+        out = [(ex, label, sha256(k), s and sha256(s), kh, next(secret_h) if s else None,
+                *rest)
+               for (ex, label, k, s, *rest), kh in zip(chunk, key_h)]  # type: ignore[misc]
+        del chunk
+        yield out
+
+
+def list_keys(store: Store, exchange: str | None = None) -> Iterator[RegisteredKey]:
+    ex = resolve(exchange) if exchange else None
+    for row in sql.iter_keys(store.conn, ex):
+        yield RegisteredKey.from_row(row)
+
+
+def remove_keys(store: Store, labels: list[str]) -> int:
+    """Remove the given labels, all or none; the number removed."""
+    with store.write() as conn:
+        missing = sql.delete_labels(conn, labels)
+        if missing:
+            raise UnknownLabel(f"no key labelled {', '.join(repr(m) for m in missing)}; "
+                               "nothing was removed")
+    return len(labels)

@@ -1,0 +1,336 @@
+"""Reading key files into rows: the three layouts `incident keys import` accepts.
+
+- plaintext CSV: `exchange,label,api_key[,api_secret][,passphrase]`, hashed as read;
+- fingerprint CSV: `exchange,label,key_sha256[,secret_sha256]` (also `key_hmsl`,
+  `secret_hmsl`, `has_passphrase`): what a platform exports from its own database;
+- ggshield's `mapping.txt` from `ggshield hmsl fingerprint`: `hmsl-hash[:name]` lines.
+
+Readers stream: one row in memory at a time. A bad row is recorded with its place (file,
+line, column) and never its content; reading goes on so one pass reports every problem.
+Plaintext rows are hashed inside the reading loop; only for hmsl (slow, so batched over
+every core) does a bounded chunk of canonical plaintext leave it, to be hashed at once.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from incident.errors import InputError, Place, Problems, UsageError
+from incident.exchanges.names import lookup, resolve
+from incident.fingerprint import hmsl, parse_hex
+from incident.secret import QUOTES, canonical
+from incident.streams import batched
+
+# Rows of the fingerprint layouts: the values of Layout.columns, then the line.
+HashedRow = tuple[object, ...]
+
+PLAINTEXT_COLUMNS = ("exchange", "label", "api_key", "api_secret", "passphrase")
+FINGERPRINT_COLUMNS = ("exchange", "label", "key_sha256", "secret_sha256", "key_hmsl",
+                       "secret_hmsl", "has_passphrase")
+MAX_LABEL = 200
+CHUNK = 2_000
+# A value that is ASCII and starts and ends with none of these is already canonical.
+_EDGE = frozenset(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" + QUOTES)
+_MAPPING_LINE = re.compile(r"[0-9a-f]{64}(:.*)?")
+_BOOL = {"": None, "1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    name: str  # plaintext | fingerprints | hmsl-mapping
+    plaintext: bool
+    columns: tuple[str, ...]  # registry columns of a row, in order, before its line
+
+
+PLAINTEXT = Layout("plaintext", True, ())  # columns: see plaintext_columns()
+FINGERPRINTS = Layout("fingerprints", False, FINGERPRINT_COLUMNS)
+HMSL_MAPPING = Layout("hmsl-mapping", False, ("exchange", "label", "key_hmsl"))
+
+
+def open_text(raw: BinaryIO) -> io.TextIOWrapper:
+    """Text over a binary file: UTF-8 (BOM or not), or UTF-16 with its BOM."""
+    head = raw.peek(4)[:4] if hasattr(raw, "peek") else b""
+    encoding = "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    return io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")
+
+
+def clean_label(value: str) -> str | None:
+    label = value.strip()
+    if not label or len(label) > MAX_LABEL or not label.isprintable():
+        return None
+    return label
+
+
+class KeyFileReader:
+    """Reads one key file. `layout` is known after construction; iterate `rows()`."""
+
+    def __init__(self, text: io.TextIOWrapper, source: str, problems: Problems,
+                 default_exchange: str | None = None) -> None:
+        self.text = text
+        self.source = source
+        self.problems = problems
+        self.default_exchange = default_exchange
+        first = self._first_line()
+        if first is None:
+            raise InputError("empty file: no header and no rows", Place(source))
+        self._first = first
+        if _MAPPING_LINE.fullmatch(first.rstrip("\r\n")):
+            self.layout = HMSL_MAPPING
+            self.header: list[str] = []
+        else:
+            self._read_header(first)
+
+    def _first_line(self) -> str | None:
+        try:
+            for line in self.text:
+                if line.strip():
+                    self._first_lineno = self._lines_before + 1
+                    return line
+                self._lines_before += 1
+        except UnicodeDecodeError as e:
+            raise InputError("not valid UTF-8 or UTF-16 text", Place(self.source, 1)) from e
+        return None
+
+    _lines_before = 0
+    _first_lineno = 1
+
+    def _read_header(self, first: str) -> None:
+        delimiter = max(",;\t|", key=first.count)
+        self.delimiter = delimiter
+        self.header = [h.strip().lower() for h in next(csv.reader([first], delimiter=delimiter))]
+        names = set(self.header)
+        line = self._first_lineno
+        if "api_key" in names or "api_secret" in names:
+            self.layout, allowed = PLAINTEXT, PLAINTEXT_COLUMNS
+            required = ("exchange", "label", "api_key")
+        elif names & {"key_sha256", "key_hmsl", "secret_sha256", "secret_hmsl"}:
+            self.layout, allowed = FINGERPRINTS, FINGERPRINT_COLUMNS
+            required = ("exchange", "label")
+            if not names & {"key_sha256", "key_hmsl"}:
+                self.problems.add("missing column: one of key_sha256, key_hmsl is required",
+                                  line)
+        else:
+            raise InputError(
+                "header names neither a plaintext layout (exchange,label,api_key,api_secret"
+                "[,passphrase]) nor a fingerprint layout (exchange,label,key_sha256"
+                "[,secret_sha256]), and the file is not a ggshield mapping.txt",
+                Place(self.source, line),
+            )
+        if self.default_exchange:
+            required = tuple(c for c in required if c != "exchange")
+        for col in required:
+            if col not in names:
+                self.problems.add(f"missing column '{col}'", line)
+        for col in self.header:
+            if col not in allowed:
+                self.problems.add(f"unknown column; this layout takes {', '.join(allowed)}",
+                                  line, col if len(col) <= 40 and col.isprintable() else None)
+        seen: set[str] = set()
+        for col in self.header:
+            if col in seen:
+                self.problems.add("column named twice", line, col)
+            seen.add(col)
+
+    def chunks(self, digest: Callable[[str], bytes] | None = None
+               ) -> Iterator[list[tuple[object, ...]]]:
+        """The file's good rows, in lists of up to CHUNK (a list per step, not a generator
+        resume per row: at a million rows that is most of the time). Plaintext layout:
+        with `digest`, keys and secrets come hashed; without, as canonical plaintext."""
+        if self.problems:
+            return iter(())
+        if self.layout.plaintext:
+            return self._guarded(self._plaintext_chunks(digest))
+        rows = self._fingerprint_rows() if self.layout is FINGERPRINTS else self._mapping_rows()
+        return self._guarded(batched(rows, CHUNK))
+
+    def _guarded(self, chunks: Iterator[list[Any]]) -> Iterator[list[Any]]:
+        try:
+            yield from chunks
+        except UnicodeDecodeError:
+            self.problems.add("not valid UTF-8 or UTF-16 text; reading stopped here",
+                              self._line + 1)
+        except csv.Error as e:
+            # csv's messages describe the syntax ("line contains NUL"), never the data.
+            self.problems.add(f"malformed CSV ({e}); reading stopped here", self._line)
+
+    _line = 0
+
+    def _records(self) -> Iterator[tuple[int, list[str]]]:
+        """(line, cells) of each non-blank row of the header's width; a row of another
+        width is a problem."""
+        width, problems = len(self.header), self.problems
+        line = self._first_lineno
+        for raw in self.text:
+            line += 1
+            first, line, row = self._split(raw, line)
+            if len(row) != width:
+                if len(row) > 1 or "".join(row).strip():
+                    problems.add(f"{len(row)} columns, header has {width}", first)
+                continue
+            yield first, row
+
+    def _split(self, raw: str, line: int) -> tuple[int, int, list[str]]:
+        """(first line, last line, cells) of the record that starts with `raw`.
+
+        A line with no quote (and no NUL) is split directly, three times faster than the
+        csv module and the same result; any other goes through csv, which also takes the
+        following lines of a quoted field that spans several."""
+        self._line = line
+        if '"' not in raw and "\0" not in raw:
+            return line, line, raw.rstrip("\r\n").split(self.delimiter)
+        reader = csv.reader(itertools.chain([raw], self.text), delimiter=self.delimiter)
+        row = next(reader)
+        return line, line + reader.line_num - 1, row
+
+    def plaintext_columns(self, with_hmsl: bool) -> tuple[str, ...]:
+        """The registry columns a plaintext file fills once hashed. Without a passphrase
+        column, whether a passphrase exists is unknown (NULL), not false."""
+        return (("exchange", "label", "key_sha256", "secret_sha256")
+                + (("key_hmsl", "secret_hmsl") if with_hmsl else ())
+                + (("has_passphrase",) if "passphrase" in self.header else ()))
+
+    def _exchange(self, raw: str, line: int, cache: dict[str, str]) -> str | None:
+        """The exchange a cell names (or --exchange for an empty one), or None after
+        recording the problem. Known answers go into `cache` (dumps name few exchanges)."""
+        ex = lookup(raw) if raw.strip() else self.default_exchange
+        if ex is not None:
+            if len(cache) < 256:
+                cache[raw] = ex
+            return ex
+        if raw.strip():
+            try:
+                resolve(raw)
+            except InputError as e:
+                self.problems.add(e.message, line, "exchange")
+        else:
+            self.problems.add("empty, and no --exchange was given", line, "exchange")
+        return None
+
+    def _label(self, row: list[str], index: int, line: int) -> str | None:
+        label = clean_label(row[index])
+        if label is None:
+            self.problems.add(f"empty, longer than {MAX_LABEL} characters, or unprintable",
+                              line, "label")
+        return label
+
+    def _plaintext_chunks(self, digest: Callable[[str], bytes] | None
+                          ) -> Iterator[list[tuple[object, ...]]]:
+        """The hot loop, one pass per row: split, check, canonicalise (only values that are
+        not already plain ASCII with clean edges), and with `digest` hash in place, so
+        the plaintext never leaves this loop. Rows: (exchange, label, key, secret or None,
+        [has_passphrase if the file has the column,] line); key and secret hashed when
+        `digest` is given."""
+        col = {c: i for i, c in enumerate(self.header)}
+        ie, il, ik = col.get("exchange"), col["label"], col["api_key"]
+        isec, ipp = col.get("api_secret"), col.get("passphrase")
+        problems, cache, edge = self.problems, {}, _EDGE
+        width, delimiter, split = len(self.header), self.delimiter, self._split
+        line = self._first_lineno
+        out: list[tuple[object, ...]] = []
+        for raw in self.text:
+            line += 1
+            if '"' in raw or "\0" in raw:
+                first, line, row = split(raw, line)
+            else:
+                first, row = line, raw.rstrip("\r\n").split(delimiter)
+            if len(row) != width:
+                if len(row) > 1 or "".join(row).strip():
+                    problems.add(f"{len(row)} columns, header has {width}", first)
+                continue
+            raw_ex = row[ie] if ie is not None else ""
+            ex = cache.get(raw_ex) or self._exchange(raw_ex, first, cache)
+            label = row[il].strip()
+            if not label or len(label) > MAX_LABEL or not label.isprintable():
+                label = self._label(row, il, first)  # records the problem
+            key = row[ik]
+            if not key or not key.isascii() or key[0] in edge or key[-1] in edge:
+                key = canonical(key)
+                if not key:
+                    problems.add("empty value", first, "api_key")
+                    continue
+            if ex is None or not label:
+                continue
+            secret = row[isec] if isec is not None else ""
+            if secret and (not secret.isascii() or secret[0] in edge or secret[-1] in edge):
+                secret = canonical(secret)
+            if digest is not None:
+                key, secret = digest(key), (digest(secret) if secret else None)
+            if ipp is None:
+                out.append((ex, label, key, secret or None, first))
+            else:
+                out.append((ex, label, key, secret or None, bool(canonical(row[ipp])), first))
+            if len(out) == CHUNK:
+                self._line = first
+                yield out
+                out = []
+        if out:
+            yield out
+
+    def _fingerprint_rows(self) -> Iterator[HashedRow]:
+        col = {c: i for i, c in enumerate(self.header)}
+        ie = col.get("exchange")
+        digest_cols = [(c, col[c]) for c in ("key_sha256", "secret_sha256", "key_hmsl",
+                                             "secret_hmsl") if c in col]
+        ipp = col.get("has_passphrase")
+        cache: dict[str, str] = {}
+        for line, row in self._records():
+            ex = cache.get(row[ie] if ie is not None else "") or self._exchange(
+                row[ie] if ie is not None else "", line, cache)
+            label = self._label(row, col["label"], line)
+            digests: dict[str, bytes | None] = {}
+            bad = False
+            for name, i in digest_cols:
+                text = row[i].strip()
+                digests[name] = parse_hex(text) if text else None
+                if text and digests[name] is None:
+                    self.problems.add("not a fingerprint of 64 hex characters", line, name)
+                    bad = True
+            if not bad and digests.get("key_sha256") is None and digests.get("key_hmsl") is None:
+                self.problems.add("no key fingerprint (key_sha256 or key_hmsl)", line)
+                bad = True
+            pp = _BOOL.get(row[ipp].strip().lower(), "bad") if ipp is not None else None
+            if pp == "bad":
+                self.problems.add("expected true/false, yes/no, 1/0 or empty", line,
+                                  "has_passphrase")
+                bad = True
+            if ex is None or label is None or bad:
+                continue
+            yield (ex, label, digests.get("key_sha256"), digests.get("secret_sha256"),
+                   digests.get("key_hmsl"), digests.get("secret_hmsl"), pp, line)
+
+    def _mapping_rows(self) -> Iterator[HashedRow]:
+        if not self.default_exchange:
+            raise UsageError("a ggshield mapping.txt names no exchange: pass --exchange")
+        for line, text in enumerate(itertools.chain([self._first], self.text),
+                                    start=self._first_lineno):
+            self._line = line
+            text = text.rstrip("\r\n")
+            if not text.strip():
+                continue
+            if not _MAPPING_LINE.fullmatch(text):
+                self.problems.add("expected 64 hex characters, optionally ':' and a name", line)
+                continue
+            digest, _, name = text.partition(":")
+            name = name.strip()
+            if name and "*" not in name and hmsl(canonical(name)) == bytes.fromhex(digest):
+                # ggshield's --naming-strategy cleartext: the name is the secret itself.
+                self.problems.add(
+                    "the name is the secret itself (ggshield --naming-strategy cleartext): "
+                    "this file holds plaintext; delete it and fingerprint again with "
+                    "-n censored or -n none", line)
+                continue
+            label = clean_label(name) if name else f"hmsl:{digest[:16]}"
+            if label is None:
+                self.problems.add(f"name longer than {MAX_LABEL} characters or unprintable",
+                                  line)
+                continue
+            yield (self.default_exchange, label, bytes.fromhex(digest), line)

@@ -1,0 +1,145 @@
+"""Opening the database: private files, WAL, a busy timeout, forward migrations."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from incident.errors import InputError, SchemaTooNew, StoreBusy
+from incident.settings import Settings
+from incident.store.migrations import MIGRATIONS
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def utc_now() -> str:
+    """The current time as UTC ISO 8601 with a Z, to the microsecond."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` as 0700, or tighten it to 0700 if it is ours and looser."""
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    st = path.stat()
+    if st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077:
+        path.chmod(DIR_MODE)
+    return path
+
+
+def _private_file(path: Path) -> None:
+    # Created 0600 before SQLite opens it; SQLite gives the -wal and -shm files the
+    # database file's permissions.
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE)
+    os.close(fd)
+    if stat.S_IMODE(path.stat().st_mode) != FILE_MODE:
+        path.chmod(FILE_MODE)
+
+
+def _statements(script: str) -> Iterator[str]:
+    buf = ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n\t;"):
+                yield buf
+            buf = ""
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
+
+
+class Store:
+    """An open database. Use `with Store.open(settings) as store:`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        private_dir(settings.data_dir)
+        path = settings.database
+        _private_file(path)
+        try:
+            conn = sqlite3.connect(path, timeout=settings.busy_timeout_s, isolation_level=None)
+        except sqlite3.Error as e:
+            raise InputError(f"cannot open the database ({type(e).__name__})") from e
+        store = cls(conn, path)
+        try:
+            if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+                raise InputError(f"{path}: cannot switch the database to WAL mode")
+            conn.execute("PRAGMA foreign_keys=ON")
+            store._migrate()
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            if isinstance(e, sqlite3.OperationalError) and _is_busy(e):
+                raise StoreBusy(f"{path}: the database stayed locked by another process") from e
+            raise InputError(f"{path}: not a usable incident database ({e})") from e
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version"
+            " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        row = self.conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        return row[0] or 0
+
+    def _migrate(self) -> None:
+        if self.schema_version == len(MIGRATIONS):
+            return
+        with self.write():
+            current = self.schema_version  # again, under the lock: another process may have
+            if current > len(MIGRATIONS):
+                raise SchemaTooNew(
+                    f"{self.path}: written by a newer incident (schema {current}; "
+                    f"this version knows up to {len(MIGRATIONS)})"
+                )
+            for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in _statements(script):
+                    self.conn.execute(statement)
+                self.conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version, utc_now()),
+                )
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken with BEGIN IMMEDIATE so two writers queue on the
+        busy timeout instead of failing on a lock upgrade. All or nothing."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            if _is_busy(e):
+                raise StoreBusy(
+                    f"{self.path}: another incident process held the database for longer "
+                    "than the busy timeout; try again"
+                ) from e
+            raise
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")

@@ -1,0 +1,125 @@
+"""SQL for the key registry.
+
+Every addition is an event in `key_sources` (a prompt, stdin, or an import of a file, with
+its times and counts); each key points at the event that added it. An import inserts
+straight into `keys`, batch by batch, inside one write transaction, binding only the
+columns its layout has (its source id goes in as a literal: at a million rows, each bound
+parameter costs a third of a second).
+
+Careful mode: a batch that trips a UNIQUE index is rolled back to its savepoint and replayed
+row by row, and each failing row is classified: the same as what was registered before this
+import (skipped, so re-importing a file changes nothing), a clash inside the file, or a
+clash with the registry.
+
+Bulk mode, for an import at least as large as the registry: the unique indexes are dropped
+and rebuilt in one sort at the end, in the same transaction. If the rebuild finds a clash
+the caller rolls back and replays the file in careful mode to name every line.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+
+IDENTITY = ("exchange", "label", "key_sha256", "secret_sha256", "key_hmsl", "secret_hmsl",
+            "has_passphrase")
+# A registry row as read: IDENTITY, then source kind, file, source_line, added_at
+KeyRow = tuple[str, str, bytes | None, bytes | None, bytes | None, bytes | None, int | None,
+               str, str | None, int | None, str]
+IMPORT_CACHE_KIB = 64 * 1024  # index inserts and rebuilds want the index in the cache
+
+_ID = ", ".join(IDENTITY)
+
+
+class Importer:
+    """Inserts one addition's rows. `columns` (a subset of IDENTITY, in any order) are bound
+    per row, followed by source_line; the rest of IDENTITY stays NULL."""
+
+    def __init__(self, conn: sqlite3.Connection, source_id: int,
+                 columns: Sequence[str]) -> None:
+        assert set(columns) <= set(IDENTITY)
+        self.conn = conn
+        self.columns = tuple(columns)
+        bound = self.columns + ("source_line",)
+        self._sql = (f"INSERT INTO keys ({', '.join(bound)}, source_id)"
+                     f" VALUES ({', '.join('?' * len(bound))}, {int(source_id)})")
+
+    def insert_many(self, rows: Sequence[tuple[object, ...]]) -> None:
+        """Raises sqlite3.IntegrityError at the first clash (careful mode only)."""
+        self.conn.executemany(self._sql, rows)
+
+    def insert_one(self, row: tuple[object, ...]) -> None:
+        self.conn.execute(self._sql, row)
+
+    def says(self, row: tuple[object, ...]) -> dict[str, object]:
+        """What a row says, by column (its line left out)."""
+        return dict(zip(self.columns, row))
+
+
+def begin_source(conn: sqlite3.Connection, kind: str, started_at: str, file: str | None = None,
+                 layout: str | None = None) -> int:
+    cur = conn.execute("INSERT INTO key_sources (kind, file, layout, started_at)"
+                       " VALUES (?, ?, ?, ?)", (kind, file, layout, started_at))
+    return cur.lastrowid  # type: ignore[return-value]
+
+
+def finish_source(conn: sqlite3.Connection, source_id: int, rows: int, added: int,
+                  finished_at: str) -> None:
+    if added == 0:  # nothing came of it: keep no event pointing at no keys
+        conn.execute("DELETE FROM key_sources WHERE id = ?", (source_id,))
+        return
+    conn.execute("UPDATE key_sources SET rows = ?, added = ?, unchanged = ?, finished_at = ?"
+                 " WHERE id = ?", (rows, added, rows - added, finished_at, source_id))
+
+
+def drop_unique_indexes(conn: sqlite3.Connection) -> list[str]:
+    """Drop the registry's unique indexes; their CREATE statements, to rebuild them."""
+    found = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+                         " AND tbl_name = 'keys' AND sql LIKE 'CREATE UNIQUE INDEX%'").fetchall()
+    for name, _ in found:
+        conn.execute(f'DROP INDEX "{name}"')
+    return [sql for _, sql in found]
+
+
+def create_indexes(conn: sqlite3.Connection, statements: Iterable[str]) -> None:
+    """Raises sqlite3.IntegrityError if the rows now clash."""
+    for statement in statements:
+        conn.execute(statement)
+
+
+def last_id(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT coalesce(max(id), 0) FROM keys").fetchone()[0]
+
+
+def holder(conn: sqlite3.Connection, column: str,
+           value: object) -> tuple[int, str, int | None, dict[str, object]] | None:
+    """(id, label, source_line, IDENTITY by column) of the key whose `column` is value."""
+    assert column in ("label", "key_sha256", "key_hmsl")
+    row = conn.execute(
+        f"SELECT id, label, source_line, {_ID} FROM keys WHERE {column} = ?", (value,)
+    ).fetchone()
+    return None if row is None else (row[0], row[1], row[2], dict(zip(IDENTITY, row[3:])))
+
+
+def iter_keys(conn: sqlite3.Connection, exchange: str | None = None) -> Iterator[KeyRow]:
+    sql = (f"SELECT {', '.join('k.' + c for c in IDENTITY)}, s.kind, s.file, k.source_line,"
+           " s.started_at FROM keys k JOIN key_sources s ON s.id = k.source_id")
+    args: tuple[str, ...] = ()
+    if exchange:
+        sql += " WHERE k.exchange = ?"
+        args = (exchange,)
+    yield from conn.execute(sql + " ORDER BY k.label", args)
+
+
+def count_keys(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM keys").fetchone()[0]
+
+
+def delete_labels(conn: sqlite3.Connection, labels: Iterable[str]) -> list[str]:
+    """Delete by label; the labels that were not registered. The events that added them
+    stay in key_sources: they are history."""
+    missing = []
+    for label in labels:
+        if conn.execute("DELETE FROM keys WHERE label = ?", (label,)).rowcount == 0:
+            missing.append(label)
+    return missing

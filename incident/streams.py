@@ -1,0 +1,134 @@
+"""Bounded streaming helpers.
+
+- `batched`: fixed-size lists from any iterable; `rebatched`: larger lists from lists.
+- `child_stream`: run a producer in a child process and iterate what it sends, so parsing
+  and hashing use the second core while this process writes to SQLite (threads cannot:
+  binding parameters holds the GIL). A thread here drains the pipe into a queue of
+  `depth` messages, so the producer runs up to that far ahead (a pipe's own 64 KiB buffer
+  is smaller than one batch, and would make the two take turns). Send only fingerprints
+  and counts through it, never plaintext.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import queue
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from incident.errors import IncidentError
+
+T = TypeVar("T")
+Send = Callable[[Any], None]
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    it = iter(items)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
+
+
+def rebatched(chunks: Iterable[list[T]], size: int) -> Iterator[list[T]]:
+    """Lists of about `size` items (at least size, less one chunk) from smaller lists."""
+    batch: list[T] = []
+    for chunk in chunks:
+        batch.extend(chunk)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class WorkerCrash(IncidentError):
+    """A child process failed unexpectedly; its traceback (code lines, no values) is kept
+    for --debug."""
+
+    def __init__(self, message: str, remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.remote_traceback = remote_traceback
+
+
+@dataclass(frozen=True)
+class _End:
+    pass
+
+
+@dataclass(frozen=True)
+class _Raise:
+    error: IncidentError
+
+
+@dataclass(frozen=True)
+class _Crash:
+    kind: str
+    traceback: str
+
+
+def _child_main(target: Callable[..., None], send: Any, args: tuple[Any, ...]) -> None:
+    try:
+        target(send.send, *args)
+        send.send(_End())
+    except IncidentError as e:
+        send.send(_Raise(e))
+    except BaseException as e:  # noqa: BLE001 - reported to the parent
+        send.send(_Crash(type(e).__name__, traceback.format_exc()))
+    finally:
+        send.close()
+
+
+def child_stream(target: Callable[..., None], *args: Any, depth: int = 4) -> Iterator[Any]:
+    """Run `target(send, *args)` in a child process; yield each object it sends. An
+    IncidentError in the child is raised here as it was; anything else as WorkerCrash.
+    Leaving the iteration early stops the child."""
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_main, args=(target, send, args), daemon=True)
+    proc.start()
+    send.close()
+    inbox: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def drain() -> None:
+        while not stop.is_set():
+            try:
+                message = receive.recv()
+            except (EOFError, OSError):
+                message = None  # the child is gone without saying it ended
+            while not stop.is_set():
+                try:
+                    inbox.put(message, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if message is None or isinstance(message, (_End, _Raise, _Crash)):
+                return
+
+    drainer = threading.Thread(target=drain, name="child-stream", daemon=True)
+    drainer.start()
+    try:
+        while True:
+            message = inbox.get()
+            if message is None:
+                proc.join()
+                raise WorkerCrash(f"a worker process died (exit code {proc.exitcode})")
+            if isinstance(message, _End):
+                return
+            if isinstance(message, _Raise):
+                raise message.error
+            if isinstance(message, _Crash):
+                raise WorkerCrash(f"unexpected error in a worker process ({message.kind})",
+                                  message.traceback)
+            yield message
+    finally:
+        stop.set()
+        if proc.is_alive():
+            proc.terminate()
+        proc.join()
+        drainer.join()
+        receive.close()
