@@ -100,6 +100,8 @@ def child_stream(target: Callable[..., None], *args: Any, depth: int = 4) -> Ite
                 message = receive.recv()
             except (EOFError, OSError):
                 message = None  # the child is gone without saying it ended
+            except BaseException as e:  # noqa: BLE001 - never leave the consumer waiting
+                message = _Crash(type(e).__name__, traceback.format_exc())
             while not stop.is_set():
                 try:
                     inbox.put(message, timeout=0.1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 import traceback
 
-import click
 import typer
 
 from incident import __version__
@@ -63,16 +62,20 @@ def run(args: list[str] | None = None) -> int:
     try:
         rv = command.main(args=args, prog_name="incident", standalone_mode=False)
         return rv if isinstance(rv, int) else ExitCode.OK
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console().print("aborted")
         return 130
-    except click.ClickException as e:
-        e.show()
+    except typer.TyperException as e:  # typer's usage errors (missing option, bad value)
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console().print(f"error: {e.format_message()}", markup=False)
         return ExitCode.USAGE
     except IncidentError as e:
         err_console().print(f"error: {e}", markup=False, highlight=False)
         if debug and e.exit_code == ExitCode.UNEXPECTED:
-            traceback.print_exc(file=sys.stderr)
+            sys.stderr.write(safe_traceback(e))
         return e.exit_code
     except Exception as e:  # noqa: BLE001 - the one place that catches everything
         # The message of a foreign exception may quote its input; show only its type.
@@ -81,8 +84,35 @@ def run(args: list[str] | None = None) -> int:
             markup=False, highlight=False,
         )
         if debug:
-            traceback.print_exc(file=sys.stderr)
+            sys.stderr.write(safe_traceback(e))
         return ExitCode.UNEXPECTED
+
+
+def safe_traceback(error: BaseException) -> str:
+    """A traceback that shows code, never values: the frames (file, line, source line) and
+    each exception's type. Messages are withheld, except our own (IncidentError's never
+    quote input); a worker process's traceback is added the same way."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    e: BaseException | None = error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        message = str(e) if isinstance(e, IncidentError) else "(message withheld)"
+        parts.insert(0, "Traceback (most recent call last):\n"
+                     + "".join(traceback.format_tb(e.__traceback__))
+                     + f"{type(e).__module__}.{type(e).__qualname__}: {message}\n")
+        remote = getattr(e, "remote_traceback", "")
+        if remote:
+            parts.insert(0, "In the worker process:\n" + _withhold_last_line(remote))
+        e = e.__cause__ or e.__context__
+    return "\n".join(parts)
+
+
+def _withhold_last_line(text: str) -> str:
+    """A formatted traceback with its final 'Type: message' line cut to the type."""
+    lines = text.rstrip("\n").split("\n")
+    lines[-1] = lines[-1].split(":", 1)[0] + ": (message withheld)"
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
 import typer
 from rich.table import Table
 
@@ -29,10 +28,10 @@ def _read_credential(from_stdin: bool) -> tuple[Secret, Secret | None, bool]:
         if not sys.stdin.isatty():
             raise UsageError("standard input is not a terminal: pass --stdin to read the key, "
                              "the secret and the passphrase from it, one per line")
-        key = Secret(click.prompt("API key", hide_input=True, err=True))
-        secret = Secret(click.prompt("API secret (Enter if none)", hide_input=True, default="",
+        key = Secret(typer.prompt("API key", hide_input=True, err=True))
+        secret = Secret(typer.prompt("API secret (Enter if none)", hide_input=True, default="",
                                      show_default=False, err=True))
-        passphrase = Secret(click.prompt("Passphrase (Enter if none)", hide_input=True,
+        passphrase = Secret(typer.prompt("Passphrase (Enter if none)", hide_input=True,
                                          default="", show_default=False, err=True))
     if not key:
         raise UsageError("no API key was given")
@@ -100,16 +99,17 @@ def list_(
         if json_out:
             emit_json_list(k.to_json() for k in keys)
             return
-        table = Table("label", "exchange", "key sha256", "secret sha256", "passphrase",
-                      "added (UTC)", box=None)
+        table = Table("label", "exchange", "key fingerprint", "secret fingerprint",
+                      "passphrase", "added (UTC)", box=None)
         shown = total = 0
         for k in keys:
             total += 1
             if shown < limit:
                 shown += 1
                 pp = {True: "yes", False: "no", None: "?"}[k.has_passphrase]
-                table.add_row(k.label, k.exchange, _short(k.key_sha256 or k.key_hmsl),
-                              _short(k.secret_sha256), pp, k.added_at[:19].replace("T", " "))
+                table.add_row(k.label, k.exchange, _fingerprint(k.key_sha256, k.key_hmsl),
+                              _fingerprint(k.secret_sha256, k.secret_hmsl), pp,
+                              k.added_at[:19].replace("T", " "))
     console = err_console()
     if total:
         console.print(table)
@@ -130,3 +130,10 @@ def remove(
 
 def _short(digest: bytes | None) -> str:
     return digest.hex()[:12] if digest else "-"
+
+
+def _fingerprint(sha: bytes | None, hmsl: bytes | None) -> str:
+    """The first 12 hex of a fingerprint, named by its scheme."""
+    if sha:
+        return f"sha256:{_short(sha)}"
+    return f"hmsl:{_short(hmsl)}" if hmsl else "-"

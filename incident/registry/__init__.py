@@ -75,7 +75,7 @@ def import_file(store: Store, path: Path, *, exchange: str | None = None,
         return _import(store, path, default_ex, with_hmsl, progress, estimate)
     except _BulkClash:
         # Rolled back. Replay carefully: skips rows already registered, names every clash.
-        return _import(store, path, default_ex, with_hmsl, progress, estimate=0)
+        return _import(store, path, default_ex, with_hmsl, progress, None)
 
 
 BULK_MIN_ROWS = 50_000
@@ -87,7 +87,9 @@ class _BulkClash(Exception):
 
 
 def _import(store: Store, path: Path, default_ex: str | None, with_hmsl: bool,
-            progress: Progress | None, estimate: int) -> ImportResult:
+            progress: Progress | None, estimate: int | None) -> ImportResult:
+    """One attempt. `estimate`: a low estimate of the file's rows, to choose bulk mode;
+    None for careful mode whatever the size."""
     source = str(path)
     problems = Problems(source)
     stream = child_stream(_read_file, path, default_ex, with_hmsl)
@@ -101,7 +103,7 @@ def _import(store: Store, path: Path, default_ex: str | None, with_hmsl: bool,
             # Rebuilding the unique indexes in one sort beats a million random inserts,
             # but only when the import is at least as large as the registry.
             indexes: list[str] = []
-            if estimate >= BULK_MIN_ROWS and estimate >= sql.count_keys(conn):
+            if estimate is not None and estimate >= max(BULK_MIN_ROWS, sql.count_keys(conn)):
                 indexes = sql.drop_unique_indexes(conn)
             for kind, payload, done in stream:
                 if kind == "problems":
@@ -145,11 +147,12 @@ def _read_file(send: Send, path: Path, default_ex: str | None, with_hmsl: bool) 
     source = str(path)
     problems = Problems(source)
     try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed through the text wrapper below
+        raw = open(path, "rb")  # noqa: SIM115 - a with block right below
     except OSError as e:
         raise InputError(f"cannot read ({e.strerror})", Place(source)) from e
-    with readers.open_text(raw) as text:
-        reader = readers.KeyFileReader(text, source, problems, default_ex)
+    with raw:
+        reader = readers.KeyFileReader(readers.text_lines(raw, problems), source, problems,
+                                       default_ex)
         layout = reader.layout
         if not layout.plaintext:
             chunks = reader.chunks()

@@ -54,13 +54,31 @@ FINGERPRINTS = Layout("fingerprints", False, FINGERPRINT_COLUMNS)
 HMSL_MAPPING = Layout("hmsl-mapping", False, ("exchange", "label", "key_hmsl"))
 
 
-def open_text(raw: BinaryIO) -> io.TextIOWrapper:
-    """Text over a binary file: UTF-8 (BOM or not), or UTF-16 with its BOM."""
+def text_lines(raw: BinaryIO, problems: Problems) -> Iterator[str]:
+    """The lines of a key file as text: UTF-8 (BOM or not), or UTF-16 with its BOM.
+
+    UTF-8 is decoded line by line, so a bad byte is named by its line and the reading goes
+    on; an undecodable line comes out blank (the line count stays right)."""
     head = raw.peek(4)[:4] if hasattr(raw, "peek") else b""
-    encoding = "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
-    return io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")
+        n = 0
+        text = io.TextIOWrapper(raw, encoding="utf-16", newline="")
+        try:
+            for n, line in enumerate(text, 1):
+                yield line
+        except UnicodeDecodeError:
+            problems.add("not valid UTF-16 text; reading stopped here", n + 1)
+        finally:
+            text.detach()  # the caller owns `raw`: a collected wrapper would close it
+        return
+    for n, data in enumerate(raw, start=1):
+        if n == 1 and data.startswith(codecs.BOM_UTF8):
+            data = data[len(codecs.BOM_UTF8):]
+        try:
+            yield data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            problems.add(f"not valid UTF-8 (byte {e.start + 1} of the line)", n)
+            yield "\n"
 
 
 def clean_label(value: str) -> str | None:
@@ -73,9 +91,9 @@ def clean_label(value: str) -> str | None:
 class KeyFileReader:
     """Reads one key file. `layout` is known after construction; iterate `rows()`."""
 
-    def __init__(self, text: io.TextIOWrapper, source: str, problems: Problems,
+    def __init__(self, lines: Iterator[str], source: str, problems: Problems,
                  default_exchange: str | None = None) -> None:
-        self.text = text
+        self.lines = lines
         self.source = source
         self.problems = problems
         self.default_exchange = default_exchange
@@ -90,14 +108,14 @@ class KeyFileReader:
             self._read_header(first)
 
     def _first_line(self) -> str | None:
-        try:
-            for line in self.text:
-                if line.strip():
-                    self._first_lineno = self._lines_before + 1
-                    return line
-                self._lines_before += 1
-        except UnicodeDecodeError as e:
-            raise InputError("not valid UTF-8 or UTF-16 text", Place(self.source, 1)) from e
+        for line in self.lines:
+            if self.problems:  # the header line itself could not be read
+                self.problems.raise_if_any()
+            if line.strip():
+                self._first_lineno = self._lines_before + 1
+                return line
+            self._lines_before += 1
+        self.problems.raise_if_any()
         return None
 
     _lines_before = 0
@@ -155,9 +173,6 @@ class KeyFileReader:
     def _guarded(self, chunks: Iterator[list[Any]]) -> Iterator[list[Any]]:
         try:
             yield from chunks
-        except UnicodeDecodeError:
-            self.problems.add("not valid UTF-8 or UTF-16 text; reading stopped here",
-                              self._line + 1)
         except csv.Error as e:
             # csv's messages describe the syntax ("line contains NUL"), never the data.
             self.problems.add(f"malformed CSV ({e}); reading stopped here", self._line)
@@ -169,7 +184,7 @@ class KeyFileReader:
         width is a problem."""
         width, problems = len(self.header), self.problems
         line = self._first_lineno
-        for raw in self.text:
+        for raw in self.lines:
             line += 1
             first, line, row = self._split(raw, line)
             if len(row) != width:
@@ -187,7 +202,8 @@ class KeyFileReader:
         self._line = line
         if '"' not in raw and "\0" not in raw:
             return line, line, raw.rstrip("\r\n").split(self.delimiter)
-        reader = csv.reader(itertools.chain([raw], self.text), delimiter=self.delimiter)
+        reader = csv.reader(itertools.chain([raw], self.lines), delimiter=self.delimiter,
+                            strict=True)
         row = next(reader)
         return line, line + reader.line_num - 1, row
 
@@ -215,6 +231,20 @@ class KeyFileReader:
             self.problems.add("empty, and no --exchange was given", line, "exchange")
         return None
 
+    def _value(self, value: str, line: int, column: str, required: bool = True) -> str | None:
+        """The canonical form of a key or secret cell, or None after recording why not
+        ('' for an empty optional one)."""
+        value = canonical(value)
+        if not value:
+            if required:
+                self.problems.add("empty value", line, column)
+                return None
+            return ""
+        if not value.isprintable():
+            self.problems.add("contains control characters", line, column)
+            return None
+        return value
+
     def _label(self, row: list[str], index: int, line: int) -> str | None:
         label = clean_label(row[index])
         if label is None:
@@ -236,7 +266,7 @@ class KeyFileReader:
         width, delimiter, split = len(self.header), self.delimiter, self._split
         line = self._first_lineno
         out: list[tuple[object, ...]] = []
-        for raw in self.text:
+        for raw in self.lines:
             line += 1
             if '"' in raw or "\0" in raw:
                 first, line, row = split(raw, line)
@@ -252,16 +282,19 @@ class KeyFileReader:
             if not label or len(label) > MAX_LABEL or not label.isprintable():
                 label = self._label(row, il, first)  # records the problem
             key = row[ik]
-            if not key or not key.isascii() or key[0] in edge or key[-1] in edge:
-                key = canonical(key)
+            if (not key or not key.isascii() or not key.isprintable() or key[0] in edge
+                    or key[-1] in edge):
+                key = self._value(key, first, "api_key")
                 if not key:
-                    problems.add("empty value", first, "api_key")
+                    continue
+            secret = row[isec] if isec is not None else ""
+            if secret and (not secret.isascii() or not secret.isprintable()
+                           or secret[0] in edge or secret[-1] in edge):
+                secret = self._value(secret, first, "api_secret", required=False)
+                if secret is None:
                     continue
             if ex is None or not label:
                 continue
-            secret = row[isec] if isec is not None else ""
-            if secret and (not secret.isascii() or secret[0] in edge or secret[-1] in edge):
-                secret = canonical(secret)
             if digest is not None:
                 key, secret = digest(key), (digest(secret) if secret else None)
             if ipp is None:
@@ -310,7 +343,7 @@ class KeyFileReader:
     def _mapping_rows(self) -> Iterator[HashedRow]:
         if not self.default_exchange:
             raise UsageError("a ggshield mapping.txt names no exchange: pass --exchange")
-        for line, text in enumerate(itertools.chain([self._first], self.text),
+        for line, text in enumerate(itertools.chain([self._first], self.lines),
                                     start=self._first_lineno):
             self._line = line
             text = text.rstrip("\r\n")
