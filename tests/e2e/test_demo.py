@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def test_the_demo_runs_and_keeps_to_its_folder(tmp_path: Path) -> None:
+    out = tmp_path / "demo-output"
+    proc = subprocess.run([sys.executable, "scripts/demo.py"], cwd=ROOT, text=True,
+                          capture_output=True, timeout=300,
+                          env={**os.environ, "DEMO_OUTPUT": str(out)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "24 rows: 24 added, 0 already registered" in proc.stdout
+    assert "24 rows: 0 added, 24 already registered" in proc.stdout
+    assert "this key is already registered as 'user-0004-okx'" in proc.stdout
+    assert "registered 'alice-okx' (okx)" in proc.stdout
+    assert sorted(p.name for p in (out / "home").iterdir()) == ["incident.db"]
+
+
+def test_the_sample_data_is_what_the_generator_makes() -> None:
+    proc = subprocess.run([sys.executable, "sample_dumps/generate.py", "--check"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

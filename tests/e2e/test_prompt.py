@@ -1,0 +1,66 @@
+"""The hidden prompts of `incident keys add`, typed into a real terminal (a pty)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def run_with_prompts(args: list[str], answers: list[str], env: dict[str, str],
+                     timeout: float = 60) -> tuple[int, str]:
+    """Run `python -m incident ARGS` on a pty, answering each prompt in turn; the exit
+    code and everything the terminal showed."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "incident", *args], stdin=slave,
+                            stdout=slave, stderr=slave, cwd=ROOT, close_fds=True,
+                            env={**os.environ, **env, "TERM": "dumb"})
+    os.close(slave)
+    screen, pending, answered = b"", list(answers), False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            # A hidden prompt is waiting exactly while the terminal's echo is off; answer
+            # then (getpass flushes anything typed before), once per prompt.
+            echo = bool(termios.tcgetattr(master)[3] & termios.ECHO)
+            if pending and not echo and not answered:
+                os.write(master, pending.pop(0).encode() + b"\n")
+                answered = True
+            elif echo:
+                answered = False
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:  # the other end closed: the process ended
+                    break
+                if not data:
+                    break
+                screen += data
+            elif proc.poll() is not None:
+                break
+        return proc.wait(timeout=max(1, deadline - time.monotonic())), screen.decode(
+            "utf-8", "replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+
+
+def test_prompts_hide_what_is_typed(tmp_path: Path) -> None:
+    key, secret = "PromptKey0123456789abcdef", "PromptSecret0123456789abcdef"
+    env = {"INCIDENT_HOME": str(tmp_path / "home")}
+    code, screen = run_with_prompts(["keys", "add", "--exchange", "okx", "--label", "t"],
+                                    [key, secret, "pass"], env)
+    assert code == 0, screen
+    assert "API key:" in screen and "API secret (Enter if none):" in screen
+    assert "Passphrase (Enter if none):" in screen
+    assert "registered 't' (okx)" in screen and "passphrase yes" in screen
+    assert key[:12] not in screen and secret[:12] not in screen

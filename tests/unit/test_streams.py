@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from incident.errors import InputError, Place
+from incident.streams import WorkerCrash, batched, child_stream, rebatched
+
+
+def test_batched_and_rebatched() -> None:
+    assert list(batched(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(batched([], 3)) == []
+    assert list(rebatched([[1, 2], [3], [4, 5, 6], [7]], 3)) == [[1, 2, 3], [4, 5, 6], [7]]
+
+
+def count(send: Any, n: int) -> None:
+    for i in range(n):
+        send(("item", i))
+
+
+def bad_input(send: Any) -> None:
+    send("first")
+    raise InputError("3 columns, header has 4", Place("keys.csv", 14))
+
+
+def crash(send: Any) -> None:
+    raise ZeroDivisionError("value 1234")
+
+
+def die(send: Any) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def forever(send: Any) -> None:
+    while True:
+        send("x" * 1000)
+
+
+def test_items_arrive_in_order_with_backpressure() -> None:
+    assert [m[1] for m in child_stream(count, 500, depth=2)] == list(range(500))
+
+
+def test_an_input_error_in_the_child_is_raised_here_whole() -> None:
+    stream = child_stream(bad_input)
+    assert next(stream) == "first"
+    with pytest.raises(InputError) as e:
+        next(stream)
+    assert str(e.value) == "keys.csv:14: 3 columns, header has 4"
+    assert e.value.place == Place("keys.csv", 14)
+
+
+def test_an_unexpected_error_becomes_a_worker_crash_with_its_traceback() -> None:
+    with pytest.raises(WorkerCrash) as e:
+        list(child_stream(crash))
+    assert "ZeroDivisionError" in str(e.value)
+    assert "value 1234" not in str(e.value)  # the message may quote input: not in the error
+    assert "in crash" in e.value.remote_traceback
+
+
+def test_a_killed_child_is_a_worker_crash() -> None:
+    with pytest.raises(WorkerCrash, match="died"):
+        list(child_stream(die))
+
+
+def test_leaving_early_stops_the_child() -> None:
+    stream = child_stream(forever)
+    next(stream)
+    start = time.monotonic()
+    stream.close()
+    assert time.monotonic() - start < 5
