@@ -123,9 +123,11 @@ class Problems:
     def add(self, message: str, line: int | None = None, column: str | None = None) -> None:
         with self._lock:
             self.total += 1
-            if len(self.kept) < self.limit:
-                self.kept.append(InputError(message, Place(self.source, line, column)))
-                self.kept.sort(key=lambda p: (p.place.line or 0) if p.place else 0)
+            # Keep the first lines of the file, whatever order problems arrive in (the
+            # reading process and the inserting one find theirs at different times).
+            self.kept.append(InputError(message, Place(self.source, line, column)))
+            self.kept.sort(key=lambda p: (p.place.line or 0) if p.place else 0)
+            del self.kept[self.limit:]
 
     def __bool__(self) -> bool:
         return self.total > 0

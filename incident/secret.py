@@ -11,6 +11,8 @@ from __future__ import annotations
 import hmac
 import unicodedata
 
+from incident.errors import InputError
+
 MASK = "Secret('********')"
 
 # Quote characters that dumps and config files wrap values in.
@@ -41,6 +43,11 @@ class Secret:
     def __init__(self, value: str) -> None:
         if not isinstance(value, str):
             raise TypeError("Secret takes a str")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable input bytes (surrogate escapes)
+            raise InputError("not valid text: the value holds bytes that are not UTF-8"
+                             ) from None
         self._value = canonical(value)
 
     def reveal(self) -> str:
@@ -68,5 +75,5 @@ class Secret:
     def __format__(self, spec: str) -> str:
         return MASK
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("a Secret cannot be pickled: plaintext never leaves memory")

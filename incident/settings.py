@@ -9,6 +9,8 @@ from pathlib import Path
 
 import platformdirs
 
+from incident.errors import UsageError
+
 APP_NAME = "incident"
 
 
@@ -22,7 +24,13 @@ class Settings:
         env = os.environ if env is None else env
         home = env.get("INCIDENT_HOME")
         data_dir = Path(home).expanduser() if home else Path(platformdirs.user_data_dir(APP_NAME))
-        timeout = float(env.get("INCIDENT_BUSY_TIMEOUT", "60"))
+        raw = env.get("INCIDENT_BUSY_TIMEOUT", "60")
+        try:
+            timeout = float(raw)
+        except ValueError:
+            timeout = -1.0
+        if not 0 <= timeout <= 86_400:
+            raise UsageError("INCIDENT_BUSY_TIMEOUT must be a number of seconds (0 to 86400)")
         return cls(data_dir=data_dir.absolute(), busy_timeout_s=timeout)
 
     @property

@@ -16,7 +16,7 @@ import multiprocessing as mp
 import queue
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -81,12 +81,13 @@ def _child_main(target: Callable[..., None], send: Any, args: tuple[Any, ...]) -
         send.close()
 
 
-def child_stream(target: Callable[..., None], *args: Any, depth: int = 4) -> Iterator[Any]:
+def child_stream(target: Callable[..., None], *args: Any,
+                 depth: int = 4) -> Generator[Any, None, None]:
     """Run `target(send, *args)` in a child process; yield each object it sends. An
     IncidentError in the child is raised here as it was; anything else as WorkerCrash.
     Leaving the iteration early stops the child."""
     methods = mp.get_all_start_methods()
-    ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+    ctx: Any = mp.get_context("fork" if "fork" in methods else "spawn")
     receive, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child_main, args=(target, send, args), daemon=True)
     proc.start()
@@ -134,3 +135,4 @@ def child_stream(target: Callable[..., None], *args: Any, depth: int = 4) -> Ite
         proc.join()
         drainer.join()
         receive.close()
+        proc.close()

@@ -6,6 +6,7 @@ service failed; 128 unexpected (a traceback only with --debug, and never local v
 
 from __future__ import annotations
 
+import re
 import sys
 import traceback
 
@@ -66,11 +67,11 @@ def run(args: list[str] | None = None) -> int:
         err_console().print("aborted")
         return 130
     except typer.TyperException as e:  # typer's usage errors (missing option, bad value)
-        show = getattr(e, "show", None)
-        if callable(show):
-            show()
-        else:
-            err_console().print(f"error: {e.format_message()}", markup=False)
+        # Its messages quote what was typed ("Got unexpected extra argument (KEY)"): a key
+        # pasted on the command line by mistake must not be echoed back.
+        err_console().print(f"error: {withhold_values(e.format_message())}\n"
+                            "Try 'incident --help' or 'incident COMMAND --help'.",
+                            markup=False, highlight=False)
         return ExitCode.USAGE
     except IncidentError as e:
         err_console().print(f"error: {e}", markup=False, highlight=False)
@@ -86,6 +87,25 @@ def run(args: list[str] | None = None) -> int:
         if debug:
             sys.stderr.write(safe_traceback(e))
         return ExitCode.UNEXPECTED
+
+
+_QUOTED = re.compile(r"'([^'\n]*)'|\(([^)\n]*)\)")
+
+
+def withhold_values(message: str) -> str:
+    """A usage message with every quoted or parenthesised value withheld, except option
+    names (`'--exchange'`), which are ours."""
+    def repl(m: re.Match[str]) -> str:
+        value = m.group(1) if m.group(1) is not None else m.group(2)
+        if value == "s" or value.startswith(("Possible option", "Did you mean")):
+            return m.group(0)  # typer's own words: "argument(s)", option suggestions
+        if value.startswith("-") and re.fullmatch(r"-{1,2}[A-Za-z][\w-]*(, ?-{1,2}[\w-]+)*",
+                                                  value):
+            return m.group(0)
+        return "'(value withheld)'" if m.group(1) is not None else "(values withheld)"
+    message = re.sub(r"(No such option:) (\S{25,})", r"\1 (withheld: too long for an option)",
+                     message)
+    return _QUOTED.sub(repl, message)
 
 
 def safe_traceback(error: BaseException) -> str:

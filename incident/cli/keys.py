@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from incident import registry
 from incident.cli.output import (byte_progress, emit_json, emit_json_list, err_console,
@@ -80,10 +81,12 @@ def import_(
                                       progress=progress)
     if json_out:
         emit_json({"source": result.source, "layout": result.layout, "rows": result.rows,
-                   "added": result.added, "unchanged": result.unchanged})
+                   "added": result.added, "updated": result.updated,
+                   "unchanged": result.unchanged})
     else:
+        filled = f"{result.updated:,} filled in, " if result.updated else ""
         say(f"{file}: {result.layout} layout, {result.rows:,} rows: {result.added:,} added, "
-            f"{result.unchanged:,} already registered")
+            f"{filled}{result.unchanged:,} already registered")
 
 
 @app.command("list")
@@ -107,9 +110,10 @@ def list_(
             if shown < limit:
                 shown += 1
                 pp = {True: "yes", False: "no", None: "?"}[k.has_passphrase]
-                table.add_row(k.label, k.exchange, _fingerprint(k.key_sha256, k.key_hmsl),
-                              _fingerprint(k.secret_sha256, k.secret_hmsl), pp,
-                              k.added_at[:19].replace("T", " "))
+                cells = (k.label, k.exchange, _fingerprint(k.key_sha256, k.key_hmsl),
+                         _fingerprint(k.secret_sha256, k.secret_hmsl), pp,
+                         k.added_at[:19].replace("T", " "))
+                table.add_row(*(Text(c) for c in cells))  # Text: a label is never markup
     console = err_console()
     if total:
         console.print(table)

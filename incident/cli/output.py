@@ -70,10 +70,12 @@ def byte_progress(label: str, total: int) -> Iterator[Callable[[int, int], None]
     if not console.is_terminal:
         yield None
         return
-    columns = (TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TextColumn("{task.fields[rows]:,} rows"), TimeElapsedColumn())
+    # The label (a file name) goes in as data, never as a format string or markup.
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TextColumn("{task.fields[rows]:,} rows"),
+               TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(label, total=total, rows=0)
+        task = bar.add_task(label, total=total or None, rows=0)
 
         def update(done: int, rows: int) -> None:
             bar.update(task, completed=done, rows=rows)

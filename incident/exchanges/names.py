@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import difflib
 
 from incident.errors import Place, UnknownExchange
 
@@ -45,7 +45,6 @@ ALIASES: dict[str, str] = {
 }
 
 _FOLD = str.maketrans("", "", " ._-")
-_NAMELIKE = re.compile(r"[A-Za-z][A-Za-z .\-_]{0,23}")
 
 
 def lookup(name: str) -> str | None:
@@ -60,9 +59,14 @@ def resolve(name: str, place: Place | None = None) -> str:
     """The ccxt id for a spelling, or UnknownExchange naming the known ones."""
     found = lookup(name)
     if found is None:
-        # The cell may hold key material when a file's columns are shifted: echo it
-        # only when it looks like a name (letters only, short), never otherwise.
+        # The cell may hold key material (shifted columns, a word passphrase): echo it
+        # only when it is a near miss of a known name, a typo worth showing.
         shown = name.strip()
-        named = f"'{shown}'" if _NAMELIKE.fullmatch(shown) else "(value not shown)"
-        raise UnknownExchange(f"unknown exchange {named}; known: {', '.join(EXCHANGES)}", place)
+        folded = shown.lower().translate(_FOLD)
+        close = difflib.get_close_matches(folded, [*EXCHANGES, *ALIASES], n=1, cutoff=0.75)
+        if close and len(shown) <= 24:
+            hint = ALIASES.get(close[0], close[0])
+            raise UnknownExchange(f"unknown exchange '{shown}' (did you mean {hint}?)", place)
+        raise UnknownExchange(f"unknown exchange (value not shown); known: "
+                              f"{', '.join(EXCHANGES)}", place)
     return found

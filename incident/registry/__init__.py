@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -54,7 +55,7 @@ def add_key(store: Store, exchange: str, label: str, key: Secret, secret: Secret
                 raise DuplicateKey(f"this key is already registered as '{other[1]}'")
         source_id = sql.begin_source(conn, source, added_at)
         sql.Importer(conn, source_id, sql.IDENTITY).insert_one(row + (None,))
-        sql.finish_source(conn, source_id, 1, 1, added_at)
+        sql.finish_source(conn, source_id, 1, 1, 0, added_at)
     return RegisteredKey.from_row(row + (source, None, None, added_at))
 
 
@@ -92,11 +93,12 @@ def _import(store: Store, path: Path, default_ex: str | None, with_hmsl: bool,
     None for careful mode whatever the size."""
     source = str(path)
     problems = Problems(source)
-    stream = child_stream(_read_file, path, default_ex, with_hmsl)
+    stream: Generator[Any, None, None] = child_stream(_read_file, path, default_ex, with_hmsl)
     try:
         layout: readers.Layout = next(stream)
-        count = added = 0
+        count = added = updated = 0
         with store.write() as conn, _cache(conn, sql.IMPORT_CACHE_KIB):
+            sql.reset_claims(conn)
             source_id = sql.begin_source(conn, "import", utc_now(), source, layout.name)
             importer = sql.Importer(conn, source_id, layout.columns)
             before = sql.last_id(conn)
@@ -125,18 +127,19 @@ def _import(store: Store, path: Path, default_ex: str | None, with_hmsl: bool,
                     added += len(payload)
                 except sqlite3.IntegrityError:
                     conn.execute("ROLLBACK TO batch")
-                    added += _insert_each(importer, payload, before, problems,
-                                          layout.plaintext)
+                    more, filled = _insert_each(importer, payload, before, problems,
+                                                layout.plaintext)
+                    added, updated = added + more, updated + filled
                 conn.execute("RELEASE batch")
             problems.raise_if_any()  # rolls the whole import back
             try:
                 sql.create_indexes(conn, indexes)
             except sqlite3.IntegrityError as e:
                 raise _BulkClash from e
-            sql.finish_source(conn, source_id, count, added, utc_now())
+            sql.finish_source(conn, source_id, count, added, updated, utc_now())
     finally:
         stream.close()
-    return ImportResult(source, layout.name, count, added, count - added)
+    return ImportResult(source, layout.name, count, added, updated, count - added - updated)
 
 
 def _read_file(send: Send, path: Path, default_ex: str | None, with_hmsl: bool) -> None:
@@ -163,18 +166,21 @@ def _read_file(send: Send, path: Path, default_ex: str | None, with_hmsl: bool) 
             else:
                 chunks = reader.chunks(_sha256_digest)
         send(layout)
+        seekable = raw.seekable()  # a pipe or FIFO has no position: no byte progress
         for batch in rebatched(chunks, BATCH):
-            send(("batch", wire.pack(layout.columns, batch), raw.tell()))
+            send(("batch", wire.pack(layout.columns, batch), raw.tell() if seekable else 0))
     send(("problems", (problems.as_tuples(), problems.total), None))
 
 
 def _insert_each(importer: sql.Importer, batch: list[tuple[object, ...]], before: int,
-                 problems: Problems, plaintext: bool) -> int:
+                 problems: Problems, plaintext: bool) -> tuple[int, int]:
     """Insert a batch that clashed row by row; record each clash with its place (the
-    file's own column name). Rows the same as what was registered before this import are
-    skipped. The count inserted."""
+    file's own column name). A row that agrees with a key registered before this import
+    (every value it states is the stored one, or fills a stored NULL) is not a clash: the
+    NULLs are filled in. (inserted, updated)."""
     conn = importer.conn
-    added = 0
+    added = updated = 0
+    key_column = "api_key" if plaintext else None
     for row in batch:
         try:
             importer.insert_one(row)
@@ -182,27 +188,45 @@ def _insert_each(importer: sql.Importer, batch: list[tuple[object, ...]], before
             continue
         except sqlite3.IntegrityError:
             pass
-        line, mine = row[-1], importer.says(row)
+        line, mine = int(row[-1]), importer.says(row)  # type: ignore[call-overload]
         same_label = sql.holder(conn, "label", mine["label"])
         if same_label is not None:
             row_id, _, other_line, theirs = same_label
             if row_id > before:
-                problems.add(f"the same label as line {other_line}", line, "label")  # type: ignore[arg-type]
-            elif any(theirs[c] != v for c, v in mine.items()):
+                problems.add(f"the same label as line {other_line}", line, "label")
+                continue
+            if any(v is not None and theirs[c] is not None and theirs[c] != v
+                   for c, v in mine.items()):
                 problems.add("already registered with other fingerprints or exchange "
-                             "(remove it first to replace it)", line, "label")  # type: ignore[arg-type]
-            continue  # the same as a registered row: unchanged
-        for column in ("key_sha256", "key_hmsl"):
-            other = sql.holder(conn, column, mine.get(column)) if mine.get(column) else None
-            if other is not None:
-                row_id, other_label, other_line, _ = other
-                problems.add(f"the same key as line {other_line}" if row_id > before
-                             else f"this key is already registered as '{other_label}'",
-                             line, "api_key" if plaintext else column)  # type: ignore[arg-type]
-                break
-        else:
-            problems.add("conflicts with the registry", line)  # type: ignore[arg-type]
-    return added
+                             "(remove it first to replace it)", line, "label")
+                continue
+            first = sql.claim(conn, row_id, line)
+            if first is not None:
+                problems.add(f"the same label as line {first}", line, "label")
+                continue
+            gaps = {c: v for c, v in mine.items() if v is not None and theirs[c] is None}
+            if gaps:
+                try:
+                    sql.fill(conn, row_id, gaps)
+                    updated += 1
+                except sqlite3.IntegrityError:  # the filled-in key is another label's
+                    _key_clash(conn, mine, line, before, problems, key_column)
+            continue
+        _key_clash(conn, mine, line, before, problems, key_column)
+    return added, updated
+
+
+def _key_clash(conn: sqlite3.Connection, mine: dict[str, object], line: int, before: int,
+               problems: Problems, key_column: str | None) -> None:
+    for column in ("key_sha256", "key_hmsl"):
+        other = sql.holder(conn, column, mine.get(column)) if mine.get(column) else None
+        if other is not None and other[1] != mine["label"]:
+            row_id, other_label, other_line, _ = other
+            problems.add(f"the same key as line {other_line}" if row_id > before
+                         else f"this key is already registered as '{other_label}'",
+                         line, key_column or column)
+            return
+    problems.add("conflicts with the registry", line)
 
 
 @contextmanager
@@ -225,11 +249,12 @@ def _with_hmsl(chunks: Iterator[list[tuple[object, ...]]]
     rows with sha256 and hmsl fingerprints, hmsl on every core. Each chunk's plaintext goes
     out of scope once it is hashed."""
     for chunk in chunks:
-        key_h = hmsl_many(r[2] for r in chunk)  # type: ignore[misc]
-        secret_h = iter(hmsl_many(r[3] for r in chunk if r[3] is not None))  # type: ignore[misc]
-        out = [(ex, label, sha256(k), s and sha256(s), kh, next(secret_h) if s else None,
-                *rest)
-               for (ex, label, k, s, *rest), kh in zip(chunk, key_h)]  # type: ignore[misc]
+        key_h = hmsl_many(str(r[2]) for r in chunk)
+        secret_h = iter(hmsl_many(str(r[3]) for r in chunk if r[3] is not None))
+        out: list[tuple[object, ...]] = [
+            (ex, label, sha256(str(k)), s and sha256(str(s)), kh,
+             next(secret_h) if s else None, *rest)
+            for (ex, label, k, s, *rest), kh in zip(chunk, key_h)]
         del chunk
         yield out
 

@@ -53,4 +53,5 @@ class ImportResult:
     layout: str
     rows: int
     added: int
+    updated: int  # registered before; this file filled in what was unknown (hmsl, secret)
     unchanged: int

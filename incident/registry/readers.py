@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import itertools
 import re
@@ -35,6 +36,7 @@ PLAINTEXT_COLUMNS = ("exchange", "label", "api_key", "api_secret", "passphrase")
 FINGERPRINT_COLUMNS = ("exchange", "label", "key_sha256", "secret_sha256", "key_hmsl",
                        "secret_hmsl", "has_passphrase")
 MAX_LABEL = 200
+MAX_LINE = 1024 * 1024  # a key file's line is ~200 bytes; a longer one is garbage
 CHUNK = 2_000
 # A value that is ASCII and starts and ends with none of these is already canonical.
 _EDGE = frozenset(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" + QUOTES)
@@ -62,16 +64,23 @@ def text_lines(raw: BinaryIO, problems: Problems) -> Iterator[str]:
     head = raw.peek(4)[:4] if hasattr(raw, "peek") else b""
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         n = 0
-        text = io.TextIOWrapper(raw, encoding="utf-16", newline="")
+        text = io.TextIOWrapper(raw, encoding="utf-16", newline="\n")
         try:
             for n, line in enumerate(text, 1):
                 yield line
-        except UnicodeDecodeError:
-            problems.add("not valid UTF-16 text; reading stopped here", n + 1)
+        except UnicodeDecodeError:  # decoded a block at a time: the line is a lower bound
+            problems.add("not valid UTF-16 text at or after this line; reading stopped here",
+                         n + 1)
         finally:
             text.detach()  # the caller owns `raw`: a collected wrapper would close it
         return
-    for n, data in enumerate(raw, start=1):
+    for n, data in enumerate(iter(functools.partial(raw.readline, MAX_LINE + 1), b""), 1):
+        if len(data) > MAX_LINE:  # memory stays bounded: never hold a longer line
+            while data and not data.endswith(b"\n"):
+                data = raw.readline(MAX_LINE)
+            problems.add(f"longer than {MAX_LINE // 1024 // 1024} MiB; skipped", n)
+            yield "\n"
+            continue
         if n == 1 and data.startswith(codecs.BOM_UTF8):
             data = data[len(codecs.BOM_UTF8):]
         try:
@@ -122,11 +131,20 @@ class KeyFileReader:
     _first_lineno = 1
 
     def _read_header(self, first: str) -> None:
+        line = self._first_lineno
+        if "\r" in first.rstrip("\r\n"):
+            raise InputError("lines end in a lone CR (classic Mac): convert the file to LF "
+                             "or CRLF line endings", Place(self.source, line))
         delimiter = max(",;\t|", key=first.count)
         self.delimiter = delimiter
-        self.header = [h.strip().lower() for h in next(csv.reader([first], delimiter=delimiter))]
+        try:
+            cells = next(csv.reader([first], delimiter=delimiter, strict=True))
+        except csv.Error as e:
+            raise InputError(f"malformed header ({e})", Place(self.source, line)) from e
+        self.header = [h.strip().lower() for h in cells]
         names = set(self.header)
-        line = self._first_lineno
+        allowed: tuple[str, ...]
+        required: tuple[str, ...]
         if "api_key" in names or "api_secret" in names:
             self.layout, allowed = PLAINTEXT, PLAINTEXT_COLUMNS
             required = ("exchange", "label", "api_key")
@@ -148,13 +166,15 @@ class KeyFileReader:
         for col in required:
             if col not in names:
                 self.problems.add(f"missing column '{col}'", line)
-        for col in self.header:
+        # A header cell is echoed only when it is a name this layout knows: a header whose
+        # newline is missing runs into the first row, whose cells are key material.
+        for position, col in enumerate(self.header, start=1):
             if col not in allowed:
-                self.problems.add(f"unknown column; this layout takes {', '.join(allowed)}",
-                                  line, col if len(col) <= 40 and col.isprintable() else None)
+                self.problems.add(f"header cell {position} is not a column this layout "
+                                  f"takes ({', '.join(allowed)})", line)
         seen: set[str] = set()
         for col in self.header:
-            if col in seen:
+            if col in seen and col in allowed:
                 self.problems.add("column named twice", line, col)
             seen.add(col)
 
@@ -262,7 +282,8 @@ class KeyFileReader:
         col = {c: i for i, c in enumerate(self.header)}
         ie, il, ik = col.get("exchange"), col["label"], col["api_key"]
         isec, ipp = col.get("api_secret"), col.get("passphrase")
-        problems, cache, edge = self.problems, {}, _EDGE
+        problems, edge = self.problems, _EDGE
+        cache: dict[str, str] = {}
         width, delimiter, split = len(self.header), self.delimiter, self._split
         line = self._first_lineno
         out: list[tuple[object, ...]] = []
@@ -278,16 +299,16 @@ class KeyFileReader:
                 continue
             raw_ex = row[ie] if ie is not None else ""
             ex = cache.get(raw_ex) or self._exchange(raw_ex, first, cache)
-            label = row[il].strip()
+            label: str | None = row[il].strip()
             if not label or len(label) > MAX_LABEL or not label.isprintable():
                 label = self._label(row, il, first)  # records the problem
-            key = row[ik]
+            key: str | None = row[ik]
             if (not key or not key.isascii() or not key.isprintable() or key[0] in edge
                     or key[-1] in edge):
-                key = self._value(key, first, "api_key")
+                key = self._value(key or "", first, "api_key")
                 if not key:
                     continue
-            secret = row[isec] if isec is not None else ""
+            secret: str | None = row[isec] if isec is not None else ""
             if secret and (not secret.isascii() or not secret.isprintable()
                            or secret[0] in edge or secret[-1] in edge):
                 secret = self._value(secret, first, "api_secret", required=False)
@@ -295,12 +316,14 @@ class KeyFileReader:
                     continue
             if ex is None or not label:
                 continue
+            k: str | bytes = key
+            s: str | bytes | None = secret or None
             if digest is not None:
-                key, secret = digest(key), (digest(secret) if secret else None)
+                k, s = digest(key), (digest(secret) if secret else None)
             if ipp is None:
-                out.append((ex, label, key, secret or None, first))
+                out.append((ex, label, k, s, first))
             else:
-                out.append((ex, label, key, secret or None, bool(canonical(row[ipp])), first))
+                out.append((ex, label, k, s, bool(canonical(row[ipp])), first))
             if len(out) == CHUNK:
                 self._line = first
                 yield out
@@ -353,14 +376,15 @@ class KeyFileReader:
                 self.problems.add("expected 64 hex characters, optionally ':' and a name", line)
                 continue
             digest, _, name = text.partition(":")
-            name = name.strip()
-            if name and "*" not in name and hmsl(canonical(name)) == bytes.fromhex(digest):
+            if name and bytes.fromhex(digest) in {hmsl(v) for v in {name, name.strip(),
+                                                                   canonical(name)} if v}:
                 # ggshield's --naming-strategy cleartext: the name is the secret itself.
                 self.problems.add(
                     "the name is the secret itself (ggshield --naming-strategy cleartext): "
                     "this file holds plaintext; delete it and fingerprint again with "
                     "-n censored or -n none", line)
                 continue
+            name = name.strip()
             label = clean_label(name) if name else f"hmsl:{digest[:16]}"
             if label is None:
                 self.problems.add(f"name longer than {MAX_LABEL} characters or unprintable",

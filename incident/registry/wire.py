@@ -10,51 +10,59 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
+from typing import Any
 
 DIGEST = 32
 _SEP = "\x00"  # labels are printable and exchange names are ids: neither holds a NUL
 _KINDS = {"exchange": "str", "label": "str", "key_sha256": "digest", "secret_sha256": "digest",
           "key_hmsl": "digest", "secret_hmsl": "digest", "has_passphrase": "flag",
           "line": "int"}
-Packed = tuple[int, list[object]]
+Buffer = str | bytes | tuple[bytes, bytes]
+Packed = tuple[int, list[Buffer]]
 
 
-def pack(columns: Sequence[str], rows: Sequence[tuple[object, ...]]) -> Packed:
+def pack(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> Packed:
     """Rows of `columns` (then the line) as one buffer per column."""
-    cols = list(zip(*rows)) if rows else [() for _ in columns] + [()]
-    out: list[object] = []
+    cols: list[tuple[Any, ...]] = list(zip(*rows)) if rows else [()] * (len(columns) + 1)
+    out: list[Buffer] = []
     for name, values in zip([*columns, "line"], cols):
         kind = _KINDS[name]
         if kind == "str":
-            out.append(_SEP.join(values))  # type: ignore[arg-type]
+            out.append(_SEP.join(values))
         elif kind == "digest":
             out.append((bytes(v is not None for v in values),
-                        b"".join(v for v in values if v is not None)))  # type: ignore[misc]
+                        b"".join(v for v in values if v is not None)))
         elif kind == "flag":
             out.append(bytes(2 if v is None else int(bool(v)) for v in values))
         else:
-            out.append(array("q", values).tobytes())  # type: ignore[arg-type]
+            out.append(array("q", values).tobytes())
     return len(rows), out
 
 
-def unpack(columns: Sequence[str], packed: Packed) -> list[tuple[object, ...]]:
+def unpack(columns: Sequence[str], packed: Packed) -> list[tuple[Any, ...]]:
     n, buffers = packed
     if n == 0:
         return []
-    cols: list[list[object]] = []
+    cols: list[list[Any]] = []
     for name, buf in zip([*columns, "line"], buffers):
         kind = _KINDS[name]
         if kind == "str":
-            cols.append(buf.split(_SEP))  # type: ignore[union-attr]
+            assert isinstance(buf, str)
+            cols.append(buf.split(_SEP))
         elif kind == "digest":
-            mask, data = buf  # type: ignore[misc]
-            if all(mask):
-                cols.append([data[i:i + DIGEST] for i in range(0, n * DIGEST, DIGEST)])
-            else:
-                it = iter(range(0, len(data), DIGEST))
-                cols.append([data[(j := next(it)):j + DIGEST] if m else None for m in mask])
+            assert isinstance(buf, tuple)
+            cols.append(_digests(n, *buf))
         elif kind == "flag":
-            cols.append([None if b == 2 else bool(b) for b in buf])  # type: ignore[union-attr]
+            assert isinstance(buf, bytes)
+            cols.append([None if b == 2 else bool(b) for b in buf])
         else:
-            cols.append(array("q", buf).tolist())  # type: ignore[arg-type]
+            assert isinstance(buf, bytes)
+            cols.append(array("q", buf).tolist())
     return list(zip(*cols))
+
+
+def _digests(n: int, mask: bytes, data: bytes) -> list[bytes | None]:
+    if all(mask):
+        return [data[i:i + DIGEST] for i in range(0, n * DIGEST, DIGEST)]
+    starts = iter(range(0, len(data), DIGEST))
+    return [data[(j := next(starts)):j + DIGEST] if present else None for present in mask]

@@ -24,18 +24,28 @@ def utc_now() -> str:
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` as 0700, or tighten it to 0700 if it is ours and looser."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    st = path.stat()
-    if st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077:
-        path.chmod(DIR_MODE)
+    """Create `path` as 0700. An existing directory that other users can enter is refused,
+    not changed: it may be shared (a sticky /tmp), and chmod-ing it would break that."""
+    try:
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        st = path.stat()
+    except OSError as e:
+        raise InputError(f"{path}: cannot use as the data directory ({e.strerror})") from e
+    if stat.S_IMODE(st.st_mode) & 0o077 or st.st_uid != os.getuid():
+        raise InputError(
+            f"{path}: the data directory must be yours and private (mode "
+            f"{oct(stat.S_IMODE(st.st_mode))}); run 'chmod 700 {path}' or set INCIDENT_HOME "
+            "to a new directory")
     return path
 
 
 def _private_file(path: Path) -> None:
     # Created 0600 before SQLite opens it; SQLite gives the -wal and -shm files the
     # database file's permissions.
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE)
+    except OSError as e:
+        raise InputError(f"{path}: cannot open the database ({e.strerror})") from e
     os.close(fd)
     if stat.S_IMODE(path.stat().st_mode) != FILE_MODE:
         path.chmod(FILE_MODE)

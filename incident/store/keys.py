@@ -60,16 +60,41 @@ def begin_source(conn: sqlite3.Connection, kind: str, started_at: str, file: str
                  layout: str | None = None) -> int:
     cur = conn.execute("INSERT INTO key_sources (kind, file, layout, started_at)"
                        " VALUES (?, ?, ?, ?)", (kind, file, layout, started_at))
-    return cur.lastrowid  # type: ignore[return-value]
+    assert cur.lastrowid is not None
+    return cur.lastrowid
 
 
 def finish_source(conn: sqlite3.Connection, source_id: int, rows: int, added: int,
-                  finished_at: str) -> None:
-    if added == 0:  # nothing came of it: keep no event pointing at no keys
+                  updated: int, finished_at: str) -> None:
+    if added == updated == 0:  # nothing came of it: an import that changes nothing
         conn.execute("DELETE FROM key_sources WHERE id = ?", (source_id,))
         return
-    conn.execute("UPDATE key_sources SET rows = ?, added = ?, unchanged = ?, finished_at = ?"
-                 " WHERE id = ?", (rows, added, rows - added, finished_at, source_id))
+    conn.execute("UPDATE key_sources SET rows = ?, added = ?, updated = ?, unchanged = ?,"
+                 " finished_at = ? WHERE id = ?",
+                 (rows, added, updated, rows - added - updated, finished_at, source_id))
+
+
+def reset_claims(conn: sqlite3.Connection) -> None:
+    """Start an import's record of which registered keys its lines matched (TEMP: on this
+    connection only, on disk rather than in memory, gone with it)."""
+    conn.execute("DROP TABLE IF EXISTS temp.import_claims")
+    conn.execute("CREATE TEMP TABLE import_claims (key_id INTEGER PRIMARY KEY, line INTEGER)")
+
+
+def claim(conn: sqlite3.Connection, key_id: int, line: int) -> int | None:
+    """Record that `line` matched a registered key; the earlier line if one already did."""
+    row = conn.execute("SELECT line FROM import_claims WHERE key_id = ?", (key_id,)).fetchone()
+    if row is not None:
+        return int(row[0])
+    conn.execute("INSERT INTO import_claims (key_id, line) VALUES (?, ?)", (key_id, line))
+    return None
+
+
+def fill(conn: sqlite3.Connection, key_id: int, values: dict[str, object]) -> None:
+    """Set columns of a key that were unknown (NULL). Raises IntegrityError on a clash."""
+    assert set(values) <= set(IDENTITY) - {"label"}
+    sets = ", ".join(f"{c} = ?" for c in values)
+    conn.execute(f"UPDATE keys SET {sets} WHERE id = ?", (*values.values(), key_id))
 
 
 def drop_unique_indexes(conn: sqlite3.Connection) -> list[str]:
@@ -88,7 +113,7 @@ def create_indexes(conn: sqlite3.Connection, statements: Iterable[str]) -> None:
 
 
 def last_id(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT coalesce(max(id), 0) FROM keys").fetchone()[0]
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM keys").fetchone()[0])
 
 
 def holder(conn: sqlite3.Connection, column: str,
@@ -112,7 +137,7 @@ def iter_keys(conn: sqlite3.Connection, exchange: str | None = None) -> Iterator
 
 
 def count_keys(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT count(*) FROM keys").fetchone()[0]
+    return int(conn.execute("SELECT count(*) FROM keys").fetchone()[0])
 
 
 def delete_labels(conn: sqlite3.Connection, labels: Iterable[str]) -> list[str]:

@@ -16,6 +16,7 @@ MIGRATIONS: list[str] = [
         layout      TEXT,               -- plaintext | fingerprints | hmsl-mapping
         rows        INTEGER,
         added       INTEGER,
+        updated     INTEGER,            -- registered before; this import filled in NULLs
         unchanged   INTEGER,
         started_at  TEXT    NOT NULL,
         finished_at TEXT

@@ -59,12 +59,21 @@ def test_every_command_leaves_no_plaintext(canary: Canary, tmp_path: Path) -> No
         "clash.csv": f"exchange,label,api_key\nbinance,again,{s[0]}\nbinance,again2,{s[0]}\n",
         "control.csv": f"exchange,label,api_key,api_secret\nbinance,c,{s[6]}\x01,{s[7]}\n",
         "quoted.csv": f'exchange,label,api_key\nbinance,q,"{s[1]}\n',
+        # a header whose newline is missing runs into the first row
+        "run-on.csv": f"exchange,label,api_key,api_secret,passphraseokx,m,{s[2]},{s[3]},"
+                      f"{s[4]}\n",
+        "mixed.csv": f"exchange,label,api_key\n{s[5][:20]},m,{s[6]}\n",
     }
     for name, text in bad.items():
         incident("keys", "import", write(name, text), expect=3)
         incident("--debug", "keys", "import", inputs / name, expect=3)
-    mapping = write("mapping.txt", f"{hmsl(s[2]).hex()}:{s[2]}\n")  # -n cleartext
+    mapping = write("mapping.txt", f"{hmsl(s[2]).hex()}:{s[2]}\n"  # -n cleartext
+                    f'{hmsl(chr(34) + s[3] + chr(34)).hex()}:"{s[3]}"\n')  # ggshield keeps quotes
     incident("keys", "import", "--exchange", "binance", mapping, expect=3)
+    # a key pasted on the command line by mistake
+    incident("keys", "add", "--exchange", "okx", "--label", "p", s[4], expect=2)
+    incident("keys", "add", "--exchange", "okx", "--label", "p", f"--{s[5]}", expect=2)
+    incident("keys", "list", "--limit", s[6], expect=2)
     incident("keys", "add", "--exchange", "binanse", "--label", "z", "--stdin",
              input=f"{s[0]}\n", expect=3)
     incident("keys", "add", "--exchange", "okx", "--label", "dup", "--stdin",

@@ -87,7 +87,7 @@ def test_import_json_summary(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("keys", "import", "--json", SAMPLES / "platform_export_sha256.csv")
     assert json.loads(result.stdout) == {
         "source": str(SAMPLES / "platform_export_sha256.csv"), "layout": "fingerprints",
-        "rows": 12, "added": 12, "unchanged": 0}
+        "rows": 12, "added": 12, "updated": 0, "unchanged": 0}
 
 
 def test_bad_input_exits_3_and_names_the_place(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -124,3 +124,33 @@ def test_the_real_process(tmp_path: Path) -> None:
     assert result.code == 0, result.stderr
     assert "24 rows: 24 added, 0 already registered" in result.stderr
     assert run_incident("--version").stdout.startswith("incident ")
+
+
+def test_usage_errors_never_echo_what_was_typed(cli) -> None:  # type: ignore[no-untyped-def]
+    key = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+    for args in (["keys", "add", "--exchange", "okx", "--label", "x", key],
+                 ["keys", "list", "--limit", key],
+                 ["keys", "add", "--exchange", "okx", "--label", "x", f"--{key}"]):
+        result = cli(*args)
+        assert result.code == 2 and result.stderr.startswith("error: ")
+        assert key[:12] not in result.stderr
+    hint = cli("keys", "add", "--exchange", "okx", "--labl", "x")
+    assert "No such option: --labl (Possible options: --label)" in hint.stderr
+
+
+def test_a_label_is_shown_as_typed_never_as_markup(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("keys", "add", "--exchange", "okx", "--label", "[/x] [red]r", "--stdin",
+               input="k1\n").code == 0
+    listed = cli("keys", "list")
+    assert listed.code == 0 and "[/x] [red]r" in listed.stderr
+
+
+def test_a_bad_environment_is_a_clear_error(cli, monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("INCIDENT_BUSY_TIMEOUT", "soon")
+    assert cli("keys", "list").code == 2
+    monkeypatch.delenv("INCIDENT_BUSY_TIMEOUT")
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("INCIDENT_HOME", str(tmp_path / "a-file"))
+    result = cli("keys", "list")
+    assert result.code == 3 and "cannot use as the data directory" in result.stderr

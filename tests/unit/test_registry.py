@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from incident import registry
+from incident.registry import readers
 from incident.errors import DuplicateKey, IncidentError, InputError, InputErrors, UnknownLabel
-from incident.errors import UsageError
+from incident.errors import Problems, UsageError
 from incident.fingerprint import hmsl
 from incident.secret import Secret
 from incident.settings import Settings
@@ -50,12 +53,19 @@ def labels(store: Store) -> dict[str, dict[str, object]]:
 # One data file per malformed case, with every line of the expected message.
 BAD = {
     "missing_column.csv": ["1: missing column 'api_key'"],
-    "unknown_column.csv": ["1: column 'notes': unknown column; this layout takes exchange, "
-                           "label, api_key, api_secret, passphrase"],
+    "unknown_column.csv": ["1: header cell 5 is not a column this layout takes (exchange, "
+                           "label, api_key, api_secret, passphrase)"],
+    "header_runs_into_row.csv": [f"1: header cell {n} is not a column this layout takes"
+                                 for n in (5, 6, 7, 8, 9)],
+    "lone_cr.csv": ["1: lines end in a lone CR (classic Mac)"],
+    "unterminated_quote.csv": ["3: malformed CSV (unexpected end of data); reading stopped"],
+    "mapping_cleartext_quoted.txt": [f"{n}: the name is the secret itself" for n in (1, 2)],
     "column_twice.csv": ["1: column 'api_key': column named twice"],
     "ragged_rows.csv": ["3: 3 columns, header has 4", "4: 5 columns, header has 4"],
-    "unknown_exchange.csv": ["2: column 'exchange': unknown exchange 'binanse'; known: binance",
-                             "3: column 'exchange': unknown exchange (value not shown)"],
+    "unknown_exchange.csv": ["2: column 'exchange': unknown exchange 'binanse' (did you mean "
+                             "binance?)",
+                             "3: column 'exchange': unknown exchange (value not shown); known: "
+                             "binance"],
     "empty_key.csv": ["2: column 'api_key': empty value", "3: column 'api_key': empty value"],
     "bad_label.csv": ["2: column 'label': empty, longer than 200 characters, or unprintable",
                       "3: column 'label': empty, longer than 200 characters, or unprintable"],
@@ -103,7 +113,8 @@ def test_plaintext_is_hashed_canonically(store: Store, tmp_path: Path) -> None:
     path = write(tmp_path, "exchange,label,api_key,api_secret,passphrase\n"
                            'Binance,alice," k1 ",s1,pp\nGate.io,bob,k2,,\n')
     result = registry.import_file(store, path)
-    assert (result.layout, result.rows, result.added, result.unchanged) == ("plaintext", 2, 2, 0)
+    assert (result.layout, result.rows, result.added, result.updated, result.unchanged) == (
+        "plaintext", 2, 2, 0, 0)
     got = labels(store)
     assert got["alice"] | {"added_at": None} == {
         "label": "alice", "exchange": "binance", "key_sha256": sha("k1"),
@@ -311,3 +322,53 @@ def test_bom_only_file_is_empty(store: Store, tmp_path: Path) -> None:
     path.write_bytes(codecs.BOM_UTF8)
     with pytest.raises(InputError, match="empty file"):
         registry.import_file(store, path)
+
+
+def test_a_later_import_may_fill_in_what_was_unknown(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path, "exchange,label,api_key,api_secret\nokx,a,k1,s1\nokx,b,k2,\n")
+    registry.import_file(store, path)
+    filled = registry.import_file(store, path, with_hmsl=True)
+    assert (filled.added, filled.updated, filled.unchanged) == (0, 2, 0)
+    assert labels(store)["a"]["key_hmsl"] == hmsl("k1").hex()
+    before = state(store)
+    again = registry.import_file(store, path, with_hmsl=True)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 2)
+    assert state(store) == before
+
+
+def test_a_duplicate_of_a_registered_row_inside_one_file_is_named(store: Store,
+                                                                 tmp_path: Path) -> None:
+    registry.add_key(store, "okx", "L", Secret("KEYDUPDUP1"), None, False, "stdin")
+    before = state(store)
+    path = write(tmp_path, "exchange,label,api_key\nokx,L,KEYDUPDUP1\nokx,L,KEYDUPDUP1\n")
+    with pytest.raises(InputErrors) as e:
+        registry.import_file(store, path)
+    assert [str(p).split(":", 1)[1] for p in e.value.problems] == [
+        "3: column 'label': the same label as line 2"]
+    assert state(store) == before
+
+
+def test_a_line_longer_than_the_limit_is_skipped_and_named(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_bytes(b"exchange,label,api_key\nokx,a,k1\n" + b"x" * (readers.MAX_LINE + 5)
+                     + b"\nokx,b,k2\n")
+    with pytest.raises(InputErrors) as e:
+        registry.import_file(store, path)
+    assert [str(p) for p in e.value.problems] == [f"{path}:3: longer than 1 MiB; skipped"]
+
+
+def test_problems_keep_the_first_lines_whatever_order_they_arrive_in() -> None:
+    problems = Problems("f.csv", limit=3)
+    for line in (40, 7, 99, 2, 15):
+        problems.add("bad", line)
+    assert [p.place.line for p in problems.kept if p.place] == [2, 7, 15]
+    assert problems.total == 5
+
+
+def test_a_fifo_imports_without_a_position(store: Store, tmp_path: Path) -> None:
+    fifo = tmp_path / "keys.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_text, args=("exchange,label,api_key\nokx,a,k1\n",))
+    writer.start()
+    assert registry.import_file(store, fifo).added == 1
+    writer.join(timeout=10)

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from incident.errors import InputError
 from incident.secret import MASK, Secret, canonical
 
 VALUE = "Abc123SecretValue"
@@ -66,3 +67,10 @@ def test_canonical_is_idempotent_and_nfc(raw: str) -> None:
     assert canonical(once) == once
     assert unicodedata.normalize("NFC", once) == once
     assert once == once.strip()
+
+
+def test_undecodable_input_is_refused_without_echo() -> None:
+    raw = b"KEY\xff\xfeabc".decode("utf-8", "surrogateescape")
+    with pytest.raises(InputError) as e:
+        Secret(raw)
+    assert str(e.value) == "not valid text: the value holds bytes that are not UTF-8"

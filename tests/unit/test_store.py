@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from incident.errors import SchemaTooNew, StoreBusy
+from incident.errors import InputError, SchemaTooNew, StoreBusy, UsageError
 from incident.settings import Settings
 from incident.store import Store
 from incident.store.migrations import MIGRATIONS
@@ -18,7 +18,7 @@ def mode(path: Path) -> int:
 
 
 def test_data_dir_is_0700_and_every_database_file_0600(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "a" / "home")
+    settings = Settings(data_dir=tmp_path / "a" / "home")  # parents created too
     with Store.open(settings) as store:
         with store.write() as conn:
             conn.execute("INSERT INTO key_sources (kind, started_at) VALUES ('stdin', 'x')")
@@ -29,12 +29,20 @@ def test_data_dir_is_0700_and_every_database_file_0600(tmp_path: Path) -> None:
             assert mode(settings.data_dir / name) == 0o600, name
 
 
-def test_a_loose_existing_data_dir_is_tightened(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loose", [0o755, 0o1777])
+def test_a_data_dir_others_can_enter_is_refused_not_changed(tmp_path: Path, loose: int) -> None:
     home = tmp_path / "home"
-    home.mkdir(mode=0o755)
-    os.chmod(home, 0o755)
-    Store.open(Settings(data_dir=home)).close()
-    assert mode(home) == 0o700
+    home.mkdir()
+    os.chmod(home, loose)
+    with pytest.raises(InputError, match="must be yours and private"):
+        Store.open(Settings(data_dir=home))
+    assert mode(home) == loose and list(home.iterdir()) == []
+
+
+def test_a_data_dir_that_is_a_file_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InputError, match="cannot use as the data directory"):
+        Store.open(Settings(data_dir=tmp_path / "file"))
 
 
 def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
@@ -96,3 +104,6 @@ def test_settings_from_env(tmp_path: Path) -> None:
     s = Settings.from_env({"INCIDENT_HOME": str(tmp_path / "h"), "INCIDENT_BUSY_TIMEOUT": "5"})
     assert s.data_dir == tmp_path / "h" and s.busy_timeout_s == 5.0
     assert Settings.from_env({}).data_dir.name == "incident"  # the platform's user data dir
+    for bad in ("abc", "-1", "1e9"):
+        with pytest.raises(UsageError, match="INCIDENT_BUSY_TIMEOUT"):
+            Settings.from_env({"INCIDENT_BUSY_TIMEOUT": bad})
