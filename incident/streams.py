@@ -3,10 +3,10 @@
 - `batched`: fixed-size lists from any iterable; `rebatched`: larger lists from lists.
 - `child_stream`: run a producer in a child process and iterate what it sends, so parsing
   and hashing use the second core while this process writes to SQLite (threads cannot:
-  binding parameters holds the GIL). A thread here drains the pipe into a queue of
-  `depth` messages, so the producer runs up to that far ahead (a pipe's own 64 KiB buffer
-  is smaller than one batch, and would make the two take turns). Send only fingerprints
-  and counts through it, never plaintext.
+  binding parameters holds the GIL). A thread here drains each pipe into a queue of
+  `depth` messages a child, so producers run up to that far ahead (a pipe's own 64 KiB
+  buffer is smaller than one batch, and would make the two take turns). `child_streams`
+  runs several producers at once. Send only fingerprints and counts, never plaintext.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import multiprocessing as mp
 import queue
 import threading
 import traceback
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -83,45 +83,42 @@ def _child_main(target: Callable[..., None], send: Any, args: tuple[Any, ...]) -
 
 def child_stream(target: Callable[..., None], *args: Any,
                  depth: int = 4) -> Generator[Any, None, None]:
-    """Run `target(send, *args)` in a child process; yield each object it sends. An
-    IncidentError in the child is raised here as it was; anything else as WorkerCrash.
-    Leaving the iteration early stops the child."""
+    """Run `target(send, *args)` in a child process; yield each object it sends."""
+    return child_streams(target, [args], depth)
+
+
+def child_streams(target: Callable[..., None], arg_sets: Sequence[tuple[Any, ...]],
+                  depth: int = 4) -> Generator[Any, None, None]:
+    """Run `target(send, *args)` in one child process per argument set; yield what they
+    send, as it arrives (each child's own messages in order), until all have ended. An
+    IncidentError in a child is raised here as it was; anything else as WorkerCrash.
+    Leaving the iteration early stops every child."""
     methods = mp.get_all_start_methods()
     ctx: Any = mp.get_context("fork" if "fork" in methods else "spawn")
-    receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(target, send, args), daemon=True)
-    proc.start()
-    send.close()
-    inbox: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    inbox: queue.Queue[Any] = queue.Queue(maxsize=depth * len(arg_sets))
     stop = threading.Event()
-
-    def drain() -> None:
-        while not stop.is_set():
-            try:
-                message = receive.recv()
-            except (EOFError, OSError):
-                message = None  # the child is gone without saying it ended
-            except BaseException as e:  # noqa: BLE001 - never leave the consumer waiting
-                message = _Crash(type(e).__name__, traceback.format_exc())
-            while not stop.is_set():
-                try:
-                    inbox.put(message, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if message is None or isinstance(message, (_End, _Raise, _Crash)):
-                return
-
-    drainer = threading.Thread(target=drain, name="child-stream", daemon=True)
-    drainer.start()
+    children = []
+    for args in arg_sets:
+        receive, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_child_main, args=(target, send, args), daemon=True)
+        proc.start()
+        send.close()
+        drainer = threading.Thread(target=_drain, args=(receive, inbox, stop),
+                                   name="child-stream", daemon=True)
+        drainer.start()
+        children.append((proc, drainer, receive))
     try:
-        while True:
+        running = len(children)
+        while running:
             message = inbox.get()
             if message is None:
-                proc.join()
-                raise WorkerCrash(f"a worker process died (exit code {proc.exitcode})")
+                for proc, _, _ in children:
+                    proc.join(timeout=5)
+                codes = [proc.exitcode for proc, _, _ in children]
+                raise WorkerCrash(f"a worker process died (exit codes {codes})")
             if isinstance(message, _End):
-                return
+                running -= 1
+                continue
             if isinstance(message, _Raise):
                 raise message.error
             if isinstance(message, _Crash):
@@ -130,9 +127,29 @@ def child_stream(target: Callable[..., None], *args: Any,
             yield message
     finally:
         stop.set()
-        if proc.is_alive():
-            proc.terminate()
-        proc.join()
-        drainer.join()
-        receive.close()
-        proc.close()
+        for proc, drainer, receive in children:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+            drainer.join()
+            receive.close()
+            proc.close()
+
+
+def _drain(receive: Any, inbox: queue.Queue[Any], stop: threading.Event) -> None:
+    """Move one child's messages from its pipe to the shared queue until it ends."""
+    while not stop.is_set():
+        try:
+            message = receive.recv()
+        except (EOFError, OSError):
+            message = None  # the child is gone without saying it ended
+        except BaseException as e:  # noqa: BLE001 - never leave the consumer waiting
+            message = _Crash(type(e).__name__, traceback.format_exc())
+        while not stop.is_set():
+            try:
+                inbox.put(message, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        if message is None or isinstance(message, (_End, _Raise, _Crash)):
+            return

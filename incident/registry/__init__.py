@@ -7,6 +7,7 @@ and is dropped; nothing below this module ever sees it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import sqlite3
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
@@ -24,7 +25,7 @@ from incident.secret import Secret
 from incident.store import Store
 from incident.store import keys as sql
 from incident.store.db import utc_now
-from incident.streams import Send, child_stream, rebatched
+from incident.streams import Send, child_streams, rebatched
 
 __all__ = ["ImportResult", "RegisteredKey", "add_key", "import_file", "list_keys",
            "remove_keys"]
@@ -93,9 +94,18 @@ def _import(store: Store, path: Path, default_ex: str | None, with_hmsl: bool,
     None for careful mode whatever the size."""
     source = str(path)
     problems = Problems(source)
-    stream: Generator[Any, None, None] = child_stream(_read_file, path, default_ex, with_hmsl)
+    ranges: list[tuple[int, int | None]] = [(0, None)]
+    if path.is_file():  # never open a FIFO here: that would take its one reading
+        try:
+            with open(path, "rb") as raw:
+                ranges = readers.split_ranges(raw, READERS, SPLIT_MIN_BYTES)
+        except OSError as e:
+            raise InputError(f"cannot read ({e.strerror})", Place(source)) from e
+    stream: Generator[Any, None, None] = child_streams(
+        _read_file, [(path, default_ex, with_hmsl, start, end) for start, end in ranges])
+    done = 0
     try:
-        layout: readers.Layout = next(stream)
+        layout: readers.Layout = next(stream)  # every reader sends the same layout first
         count = added = updated = 0
         with store.write() as conn, _cache(conn, sql.IMPORT_CACHE_KIB):
             sql.reset_claims(conn)
@@ -107,12 +117,16 @@ def _import(store: Store, path: Path, default_ex: str | None, with_hmsl: bool,
             indexes: list[str] = []
             if estimate is not None and estimate >= max(BULK_MIN_ROWS, sql.count_keys(conn)):
                 indexes = sql.drop_unique_indexes(conn)
-            for kind, payload, done in stream:
+            for message in stream:
+                if isinstance(message, readers.Layout):
+                    continue
+                kind, payload, read = message
                 if kind == "problems":
                     problems.merge(*payload)
                     continue
                 payload = wire.unpack(layout.columns, payload)
                 count += len(payload)
+                done += read
                 if progress:
                     progress(done, count)
                 if problems and indexes:
@@ -142,10 +156,16 @@ def _import(store: Store, path: Path, default_ex: str | None, with_hmsl: bool,
     return ImportResult(source, layout.name, count, added, updated, count - added - updated)
 
 
-def _read_file(send: Send, path: Path, default_ex: str | None, with_hmsl: bool) -> None:
-    """In a child process: read and fingerprint a key file. Sends the layout, then
-    ("batch", packed rows, bytes read) for each batch of good rows (after a bad one too:
-    the parent still looks for clashes in careful mode), and last ("problems", ..., None).
+READERS = 2  # reading processes for a large plain file; the parent is the third
+SPLIT_MIN_BYTES = 8 << 20
+
+
+def _read_file(send: Send, path: Path, default_ex: str | None, with_hmsl: bool,
+               start: int = 0, end: int | None = None) -> None:
+    """In a child process: read and fingerprint a key file, or the byte range [start, end)
+    of it (see readers.split_ranges). Sends the layout, then ("batch", packed rows, bytes
+    read since the last message) for each batch of good rows (after a bad one too: the
+    parent still looks for clashes in careful mode), and last ("problems", ..., 0).
     Only fingerprints, labels, counts and line numbers cross the pipe."""
     source = str(path)
     problems = Problems(source)
@@ -154,8 +174,22 @@ def _read_file(send: Send, path: Path, default_ex: str | None, with_hmsl: bool) 
     except OSError as e:
         raise InputError(f"cannot read ({e.strerror})", Place(source)) from e
     with raw:
-        reader = readers.KeyFileReader(readers.text_lines(raw, problems), source, problems,
-                                       default_ex)
+        if start == 0:
+            reader = readers.KeyFileReader(readers.text_lines(raw, problems, end), source,
+                                           problems, default_ex)
+        else:  # a later range: the header from the top, then the range's own lines
+            header = next((line for line in readers.text_lines(raw, Problems(source))
+                           if line.strip()), "")
+            first = readers.lines_before(raw, start) + 1
+            raw.seek(start)
+            lines = itertools.chain([header], readers.text_lines(raw, problems, end, first))
+            reader = readers.KeyFileReader(lines, source, Problems(source), default_ex,
+                                           data_line0=first - 1)
+            if reader.problems:  # the first range's reader reports the header's problems
+                send(reader.layout)
+                send(("problems", ([], 0), 0))
+                return
+            reader.problems = problems
         layout = reader.layout
         if not layout.plaintext:
             chunks = reader.chunks()
@@ -164,12 +198,15 @@ def _read_file(send: Send, path: Path, default_ex: str | None, with_hmsl: bool) 
             if with_hmsl:
                 chunks = _with_hmsl(reader.chunks())
             else:
-                chunks = reader.chunks(_sha256_digest)
+                chunks = reader.chunks(hashlib.sha256)  # = fingerprint.sha256, inlined
         send(layout)
         seekable = raw.seekable()  # a pipe or FIFO has no position: no byte progress
+        position = raw.tell() if seekable else 0
         for batch in rebatched(chunks, BATCH):
-            send(("batch", wire.pack(layout.columns, batch), raw.tell() if seekable else 0))
-    send(("problems", (problems.as_tuples(), problems.total), None))
+            now = raw.tell() if seekable else 0
+            send(("batch", wire.pack(layout.columns, batch), now - position))
+            position = now
+    send(("problems", (problems.as_tuples(), problems.total), 0))
 
 
 def _insert_each(importer: sql.Importer, batch: list[tuple[object, ...]], before: int,
@@ -237,10 +274,6 @@ def _cache(conn: sqlite3.Connection, kib: int) -> Iterator[None]:
         yield
     finally:
         conn.execute(f"PRAGMA cache_size={int(old)}")
-
-
-def _sha256_digest(value: str) -> bytes:
-    return hashlib.sha256(value.encode("utf-8")).digest()
 
 
 def _with_hmsl(chunks: Iterator[list[tuple[object, ...]]]

@@ -18,6 +18,8 @@ import csv
 import functools
 import io
 import itertools
+import mmap
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ HashedRow = tuple[object, ...]
 PLAINTEXT_COLUMNS = ("exchange", "label", "api_key", "api_secret", "passphrase")
 FINGERPRINT_COLUMNS = ("exchange", "label", "key_sha256", "secret_sha256", "key_hmsl",
                        "secret_hmsl", "has_passphrase")
+Hasher = Callable[[bytes], Any]  # hashlib.sha256 and its kind
 MAX_LABEL = 200
 MAX_LINE = 1024 * 1024  # a key file's line is ~200 bytes; a longer one is garbage
 CHUNK = 2_000
@@ -56,11 +59,14 @@ FINGERPRINTS = Layout("fingerprints", False, FINGERPRINT_COLUMNS)
 HMSL_MAPPING = Layout("hmsl-mapping", False, ("exchange", "label", "key_hmsl"))
 
 
-def text_lines(raw: BinaryIO, problems: Problems) -> Iterator[str]:
+def text_lines(raw: BinaryIO, problems: Problems, end: int | None = None,
+               first_line: int = 1) -> Iterator[str]:
     """The lines of a key file as text: UTF-8 (BOM or not), or UTF-16 with its BOM.
 
     UTF-8 is decoded line by line, so a bad byte is named by its line and the reading goes
-    on; an undecodable line comes out blank (the line count stays right)."""
+    on; an undecodable line comes out blank (the line count stays right). With `end`, stop
+    at that byte offset (a line boundary: see split_ranges); `first_line` numbers the line
+    at the current position."""
     head = raw.peek(4)[:4] if hasattr(raw, "peek") else b""
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         n = 0
@@ -74,20 +80,67 @@ def text_lines(raw: BinaryIO, problems: Problems) -> Iterator[str]:
         finally:
             text.detach()  # the caller owns `raw`: a collected wrapper would close it
         return
-    for n, data in enumerate(iter(functools.partial(raw.readline, MAX_LINE + 1), b""), 1):
+    left = None if end is None else end - raw.tell()
+    readline = functools.partial(raw.readline, MAX_LINE + 1)
+    for n, data in enumerate(iter(readline, b""), first_line):
+        if left is not None:
+            if left <= 0:
+                return
+            left -= len(data)
         if len(data) > MAX_LINE:  # memory stays bounded: never hold a longer line
             while data and not data.endswith(b"\n"):
                 data = raw.readline(MAX_LINE)
             problems.add(f"longer than {MAX_LINE // 1024 // 1024} MiB; skipped", n)
             yield "\n"
             continue
-        if n == 1 and data.startswith(codecs.BOM_UTF8):
+        if n == 1 and data.startswith(codecs.BOM_UTF8):  # (first_line 1: the file's start)
             data = data[len(codecs.BOM_UTF8):]
         try:
             yield data.decode("utf-8")
         except UnicodeDecodeError as e:
             problems.add(f"not valid UTF-8 (byte {e.start + 1} of the line)", n)
             yield "\n"
+
+
+def split_ranges(raw: BinaryIO, parts: int, min_size: int) -> list[tuple[int, int | None]]:
+    """Byte ranges [start, end) of a key file that separate readers can take, each ending
+    at a newline: the whole file as one range unless it is at least `min_size` bytes of
+    plain CSV (no UTF-16, no mapping lines) with no quote character anywhere. Only a quoted
+    field can span lines; without one, every newline ends a record."""
+    whole: list[tuple[int, int | None]] = [(0, None)]
+    try:
+        size = os.fstat(raw.fileno()).st_size
+        if parts < 2 or size < min_size or not raw.seekable():
+            return whole
+        with mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            head = mm[:4096]
+            if (head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+                    or _MAPPING_LINE.match(head.lstrip().decode("latin-1"))
+                    or mm.find(b'"') != -1):
+                return whole
+            cuts = [0]
+            for i in range(1, parts):
+                newline = mm.find(b"\n", size * i // parts)
+                if newline == -1 or newline + 1 <= cuts[-1]:
+                    break
+                cuts.append(newline + 1)
+            cuts.append(size)
+    except (OSError, ValueError):  # not a regular file, or one that cannot be mapped
+        return whole
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def lines_before(raw: BinaryIO, offset: int) -> int:
+    """How many newlines the first `offset` bytes hold, read in bounded chunks."""
+    raw.seek(0)
+    count, left = 0, offset
+    while left > 0:
+        chunk = raw.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+        left -= len(chunk)
+    return count
 
 
 def clean_label(value: str) -> str | None:
@@ -101,7 +154,10 @@ class KeyFileReader:
     """Reads one key file. `layout` is known after construction; iterate `rows()`."""
 
     def __init__(self, lines: Iterator[str], source: str, problems: Problems,
-                 default_exchange: str | None = None) -> None:
+                 default_exchange: str | None = None, data_line0: int | None = None) -> None:
+        """`lines`: the header, then rows. `data_line0`: the number of the line before the
+        first row, when the rows are a range of the file (see split_ranges); by default
+        the header's."""
         self.lines = lines
         self.source = source
         self.problems = problems
@@ -110,6 +166,7 @@ class KeyFileReader:
         if first is None:
             raise InputError("empty file: no header and no rows", Place(source))
         self._first = first
+        self._data_line0 = self._first_lineno if data_line0 is None else data_line0
         if _MAPPING_LINE.fullmatch(first.rstrip("\r\n")):
             self.layout = HMSL_MAPPING
             self.header: list[str] = []
@@ -178,15 +235,15 @@ class KeyFileReader:
                 self.problems.add("column named twice", line, col)
             seen.add(col)
 
-    def chunks(self, digest: Callable[[str], bytes] | None = None
-               ) -> Iterator[list[tuple[object, ...]]]:
+    def chunks(self, hasher: Hasher | None = None) -> Iterator[list[tuple[object, ...]]]:
         """The file's good rows, in lists of up to CHUNK (a list per step, not a generator
         resume per row: at a million rows that is most of the time). Plaintext layout:
-        with `digest`, keys and secrets come hashed; without, as canonical plaintext."""
+        with `hasher` (a hashlib constructor), keys and secrets come as the digest of their
+        canonical UTF-8; without, as canonical plaintext."""
         if self.problems:
             return iter(())
         if self.layout.plaintext:
-            return self._guarded(self._plaintext_chunks(digest))
+            return self._guarded(self._plaintext_chunks(hasher))
         rows = self._fingerprint_rows() if self.layout is FINGERPRINTS else self._mapping_rows()
         return self._guarded(batched(rows, CHUNK))
 
@@ -203,7 +260,7 @@ class KeyFileReader:
         """(line, cells) of each non-blank row of the header's width; a row of another
         width is a problem."""
         width, problems = len(self.header), self.problems
-        line = self._first_lineno
+        line = self._data_line0
         for raw in self.lines:
             line += 1
             first, line, row = self._split(raw, line)
@@ -272,20 +329,19 @@ class KeyFileReader:
                               line, "label")
         return label
 
-    def _plaintext_chunks(self, digest: Callable[[str], bytes] | None
-                          ) -> Iterator[list[tuple[object, ...]]]:
+    def _plaintext_chunks(self, hasher: Hasher | None) -> Iterator[list[tuple[object, ...]]]:
         """The hot loop, one pass per row: split, check, canonicalise (only values that are
-        not already plain ASCII with clean edges), and with `digest` hash in place, so
-        the plaintext never leaves this loop. Rows: (exchange, label, key, secret or None,
+        not already plain ASCII with clean edges), and with `hasher` hash in place, so
+        the plaintext never leaves this loop (a C constructor: no Python frame per value). Rows: (exchange, label, key, secret or None,
         [has_passphrase if the file has the column,] line); key and secret hashed when
-        `digest` is given."""
+        `hasher` is given."""
         col = {c: i for i, c in enumerate(self.header)}
         ie, il, ik = col.get("exchange"), col["label"], col["api_key"]
         isec, ipp = col.get("api_secret"), col.get("passphrase")
         problems, edge = self.problems, _EDGE
         cache: dict[str, str] = {}
         width, delimiter, split = len(self.header), self.delimiter, self._split
-        line = self._first_lineno
+        line = self._data_line0
         out: list[tuple[object, ...]] = []
         for raw in self.lines:
             line += 1
@@ -318,8 +374,9 @@ class KeyFileReader:
                 continue
             k: str | bytes = key
             s: str | bytes | None = secret or None
-            if digest is not None:
-                k, s = digest(key), (digest(secret) if secret else None)
+            if hasher is not None:
+                k = hasher(key.encode()).digest()
+                s = hasher(secret.encode()).digest() if secret else None
             if ipp is None:
                 out.append((ex, label, k, s, first))
             else:

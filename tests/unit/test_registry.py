@@ -372,3 +372,54 @@ def test_a_fifo_imports_without_a_position(store: Store, tmp_path: Path) -> None
     writer.start()
     assert registry.import_file(store, fifo).added == 1
     writer.join(timeout=10)
+
+
+@pytest.mark.parametrize("readers_n", [2, 3])
+def test_split_reading_stores_and_reports_exactly_as_one_reader(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, readers_n: int) -> None:
+    text = many(3_000)
+    path = write(tmp_path, text)
+    results = []
+    for n in (1, readers_n):
+        monkeypatch.setattr(registry, "READERS", n)
+        monkeypatch.setattr(registry, "SPLIT_MIN_BYTES", 0)
+        with Store.open(Settings(data_dir=tmp_path / f"home-{n}")) as s:
+            registry.import_file(s, path)
+            results.append(list(s.conn.execute(
+                "SELECT label, exchange, key_sha256, secret_sha256, source_line FROM keys"
+                " ORDER BY source_line")))
+    assert results[0] == results[1] and len(results[0]) == 3_000
+    assert [r[4] for r in results[1]] == list(range(2, 3_002))
+
+
+def test_split_reading_names_the_right_lines_in_every_range(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "SPLIT_MIN_BYTES", 0)
+    lines = many(4_000).splitlines()
+    lines[10] = "binance,bad-early"        # line 11
+    lines[3_500] = "binance,bad-late"      # line 3501, in the second range
+    lines[3_600] = "binance,user-5,k,s"    # line 3601: label of line 7
+    with pytest.raises(InputErrors) as e:
+        registry.import_file(store, write(tmp_path, "\n".join(lines) + "\n"))
+    assert [str(p).split(":", 1)[1] for p in e.value.problems] == [
+        "11: 2 columns, header has 4", "3501: 2 columns, header has 4",
+        "3601: column 'label': the same label as line 7"]
+
+
+def test_files_that_are_not_split(tmp_path: Path) -> None:
+    cases = {
+        "quoted.csv": b'exchange,label,api_key\nokx,"a",k\n' * 2,
+        "utf16.csv": "exchange,label,api_key\nokx,a,k\n".encode("utf-16"),
+        "mapping.txt": f"{hmsl('k').hex()}:n\n".encode() * 2,
+    }
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with open(path, "rb") as raw:
+            assert readers.split_ranges(raw, 2, 0) == [(0, None)], name
+    plain = write(tmp_path, many(100))
+    with open(plain, "rb") as raw:
+        ranges = readers.split_ranges(raw, 2, 0)
+        assert len(ranges) == 2 and ranges[0][0] == 0 and ranges[1][1] == plain.stat().st_size
+        raw.seek(ranges[1][0] - 1)
+        assert raw.read(1) == b"\n"
