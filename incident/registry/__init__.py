@@ -10,10 +10,10 @@ import hashlib
 import itertools
 import sqlite3
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from incident.errors import DuplicateKey, InputError, Place, Problems, UnknownLabel
 from incident.exchanges.names import resolve
@@ -64,9 +64,10 @@ def import_file(store: Store, path: Path, *, exchange: str | None = None,
                 with_hmsl: bool = False, progress: Progress | None = None) -> ImportResult:
     """Import a key file (plaintext CSV, fingerprint CSV, or ggshield mapping.txt).
 
-    A child process reads and fingerprints the file while this one inserts, batch by
-    batch. The whole file lands in one transaction or not at all: on any bad line it
-    raises InputErrors naming every bad line (up to a limit) and stores nothing.
+    Child processes read and fingerprint the file (two for a large plain file, a half
+    each) while this one inserts, batch by batch. The whole file lands in one transaction
+    or not at all: on any bad line it raises InputErrors naming every bad line (the
+    first 20) and stores nothing.
     """
     default_ex = resolve(exchange) if exchange else None
     try:

@@ -18,7 +18,6 @@ import csv
 import functools
 import io
 import itertools
-import mmap
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -106,27 +105,35 @@ def split_ranges(raw: BinaryIO, parts: int, min_size: int) -> list[tuple[int, in
     """Byte ranges [start, end) of a key file that separate readers can take, each ending
     at a newline: the whole file as one range unless it is at least `min_size` bytes of
     plain CSV (no UTF-16, no mapping lines) with no quote character anywhere. Only a quoted
-    field can span lines; without one, every newline ends a record."""
+    field can span lines; without one, every newline ends a record. Reads in bounded
+    chunks (a memory map of the file would count it all as resident)."""
     whole: list[tuple[int, int | None]] = [(0, None)]
     try:
         size = os.fstat(raw.fileno()).st_size
         if parts < 2 or size < min_size or not raw.seekable():
             return whole
-        with mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            head = mm[:4096]
-            if (head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-                    or _MAPPING_LINE.match(head.lstrip().decode("latin-1"))
-                    or mm.find(b'"') != -1):
+        raw.seek(0)
+        head = raw.read(4096)
+        if (head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+                or _MAPPING_LINE.match(head.lstrip().decode("latin-1"))):
+            return whole
+        raw.seek(0)
+        while chunk := raw.read(1 << 20):
+            if b'"' in chunk:
                 return whole
-            cuts = [0]
-            for i in range(1, parts):
-                newline = mm.find(b"\n", size * i // parts)
-                if newline == -1 or newline + 1 <= cuts[-1]:
-                    break
-                cuts.append(newline + 1)
-            cuts.append(size)
-    except (OSError, ValueError):  # not a regular file, or one that cannot be mapped
+        cuts = [0]
+        for i in range(1, parts):
+            raw.seek(size * i // parts)
+            rest = raw.readline(MAX_LINE + 1)  # to the end of the line the cut falls in
+            cut = raw.tell()
+            if not rest.endswith(b"\n") or cut <= cuts[-1] or cut >= size:
+                break
+            cuts.append(cut)
+        cuts.append(size)
+    except (OSError, ValueError):  # not a regular file, or one that cannot be read so
         return whole
+    finally:
+        raw.seek(0)
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
@@ -151,7 +158,7 @@ def clean_label(value: str) -> str | None:
 
 
 class KeyFileReader:
-    """Reads one key file. `layout` is known after construction; iterate `rows()`."""
+    """Reads one key file. `layout` is known after construction; iterate `chunks()`."""
 
     def __init__(self, lines: Iterator[str], source: str, problems: Problems,
                  default_exchange: str | None = None, data_line0: int | None = None) -> None:
@@ -162,6 +169,9 @@ class KeyFileReader:
         self.source = source
         self.problems = problems
         self.default_exchange = default_exchange
+        self._line = 0  # the line being read, for csv errors
+        self._lines_before = 0  # blank lines before the header
+        self._first_lineno = 1  # the header's line
         first = self._first_line()
         if first is None:
             raise InputError("empty file: no header and no rows", Place(source))
@@ -183,9 +193,6 @@ class KeyFileReader:
             self._lines_before += 1
         self.problems.raise_if_any()
         return None
-
-    _lines_before = 0
-    _first_lineno = 1
 
     def _read_header(self, first: str) -> None:
         line = self._first_lineno
@@ -253,8 +260,6 @@ class KeyFileReader:
         except csv.Error as e:
             # csv's messages describe the syntax ("line contains NUL"), never the data.
             self.problems.add(f"malformed CSV ({e}); reading stopped here", self._line)
-
-    _line = 0
 
     def _records(self) -> Iterator[tuple[int, list[str]]]:
         """(line, cells) of each non-blank row of the header's width; a row of another
