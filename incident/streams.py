@@ -97,25 +97,23 @@ def child_streams(target: Callable[..., None], arg_sets: Sequence[tuple[Any, ...
     ctx: Any = mp.get_context("fork" if "fork" in methods else "spawn")
     inbox: queue.Queue[Any] = queue.Queue(maxsize=depth * len(arg_sets))
     stop = threading.Event()
-    children = []
-    for args in arg_sets:
-        receive, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_child_main, args=(target, send, args), daemon=True)
-        proc.start()
-        send.close()
-        drainer = threading.Thread(target=_drain, args=(receive, inbox, stop),
-                                   name="child-stream", daemon=True)
-        drainer.start()
-        children.append((proc, drainer, receive))
+    children: list[tuple[Any, threading.Thread, Any]] = []
     try:
+        for args in arg_sets:  # every fork before any thread starts here
+            receive, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child_main, args=(target, send, args), daemon=True)
+            drainer = threading.Thread(target=_drain, args=(receive, inbox, stop),
+                                       name="child-stream", daemon=True)
+            children.append((proc, drainer, receive))
+            proc.start()
+            send.close()
+        for _, drainer, _ in children:
+            drainer.start()
         running = len(children)
         while running:
             message = inbox.get()
             if message is None:
-                for proc, _, _ in children:
-                    proc.join(timeout=5)
-                codes = [proc.exitcode for proc, _, _ in children]
-                raise WorkerCrash(f"a worker process died (exit codes {codes})")
+                raise WorkerCrash("a worker process died")
             if isinstance(message, _End):
                 running -= 1
                 continue
@@ -127,13 +125,17 @@ def child_streams(target: Callable[..., None], arg_sets: Sequence[tuple[Any, ...
             yield message
     finally:
         stop.set()
-        for proc, drainer, receive in children:
+        for proc, _, _ in children:  # stop them all before waiting on any
             if proc.is_alive():
                 proc.terminate()
-            proc.join()
-            drainer.join()
+        for proc, drainer, receive in children:
+            if proc.pid is not None:  # started
+                proc.join()
+            if drainer.ident is not None:
+                drainer.join()
             receive.close()
-            proc.close()
+            if proc.pid is not None:
+                proc.close()
 
 
 def _drain(receive: Any, inbox: queue.Queue[Any], stop: threading.Event) -> None:

@@ -6,9 +6,9 @@ service failed; 128 unexpected (a traceback only with --debug, and never local v
 
 from __future__ import annotations
 
-import re
 import sys
 import traceback
+from typing import Any
 
 import typer
 
@@ -69,7 +69,7 @@ def run(args: list[str] | None = None) -> int:
     except typer.TyperException as e:  # typer's usage errors (missing option, bad value)
         # Its messages quote what was typed ("Got unexpected extra argument (KEY)"): a key
         # pasted on the command line by mistake must not be echoed back.
-        err_console().print(f"error: {withhold_values(e.format_message())}\n"
+        err_console().print(f"error: {withhold_values(e.format_message(), args)}\n"
                             "Try 'incident --help' or 'incident COMMAND --help'.",
                             markup=False, highlight=False)
         return ExitCode.USAGE
@@ -89,23 +89,34 @@ def run(args: list[str] | None = None) -> int:
         return ExitCode.UNEXPECTED
 
 
-_QUOTED = re.compile(r"'([^'\n]*)'|\(([^)\n]*)\)")
+def withhold_values(message: str, args: list[str]) -> str:
+    """A usage message with every word typed on the command line withheld, except the
+    names of our own commands and options: typer quotes what was typed ("Got unexpected
+    extra argument (KEY)", "No such command 'KEY'"), and a key pasted on the command line
+    by mistake must not be echoed back."""
+    names = _command_words()
+    for arg in sorted(set(args), key=len, reverse=True):
+        for token in {arg, *arg.split("=", 1)}:
+            if len(token) >= 3 and token not in names:
+                for form in {repr(token), f'"{token}"', token}:
+                    message = message.replace(form, "(value withheld)")
+    return message
 
 
-def withhold_values(message: str) -> str:
-    """A usage message with every quoted or parenthesised value withheld, except option
-    names (`'--exchange'`), which are ours."""
-    def repl(m: re.Match[str]) -> str:
-        value = m.group(1) if m.group(1) is not None else m.group(2)
-        if value == "s" or value.startswith(("Possible option", "Did you mean")):
-            return m.group(0)  # typer's own words: "argument(s)", option suggestions
-        if value.startswith("-") and re.fullmatch(r"-{1,2}[A-Za-z][\w-]*(, ?-{1,2}[\w-]+)*",
-                                                  value):
-            return m.group(0)
-        return "'(value withheld)'" if m.group(1) is not None else "(values withheld)"
-    message = re.sub(r"(No such option:) (\S{25,})", r"\1 (withheld: too long for an option)",
-                     message)
-    return _QUOTED.sub(repl, message)
+def _command_words() -> set[str]:
+    """Every command and option name the CLI declares."""
+    words: set[str] = set()
+
+    def walk(cmd: Any) -> None:
+        words.add(cmd.name or "")
+        for param in getattr(cmd, "params", []):
+            words.update(getattr(param, "opts", []))
+            words.update(getattr(param, "secondary_opts", []))
+        for sub in getattr(cmd, "commands", {}).values():
+            walk(sub)
+
+    walk(typer.main.get_command(app))
+    return words
 
 
 def safe_traceback(error: BaseException) -> str:

@@ -231,16 +231,20 @@ def _insert_each(importer: sql.Importer, batch: list[tuple[object, ...]], before
         if same_label is not None:
             row_id, _, other_line, theirs = same_label
             if row_id > before:
-                problems.add(f"the same label as line {other_line}", line, "label")
+                _twice(problems, "label", "label", line, other_line)
                 continue
-            if any(v is not None and theirs[c] is not None and theirs[c] != v
-                   for c, v in mine.items()):
+            # The same key: one key fingerprint known on both sides and equal; and nothing
+            # stated differs. Only then may this line fill in what is unknown.
+            same_key = any(mine.get(c) is not None and mine.get(c) == theirs[c]
+                           for c in ("key_sha256", "key_hmsl"))
+            if not same_key or any(v is not None and theirs[c] is not None and theirs[c] != v
+                                   for c, v in mine.items()):
                 problems.add("already registered with other fingerprints or exchange "
                              "(remove it first to replace it)", line, "label")
                 continue
             first = sql.claim(conn, row_id, line)
             if first is not None:
-                problems.add(f"the same label as line {first}", line, "label")
+                _twice(problems, "label", "label", line, first)
                 continue
             gaps = {c: v for c, v in mine.items() if v is not None and theirs[c] is None}
             if gaps:
@@ -260,11 +264,20 @@ def _key_clash(conn: sqlite3.Connection, mine: dict[str, object], line: int, bef
         other = sql.holder(conn, column, mine.get(column)) if mine.get(column) else None
         if other is not None and other[1] != mine["label"]:
             row_id, other_label, other_line, _ = other
-            problems.add(f"the same key as line {other_line}" if row_id > before
-                         else f"this key is already registered as '{other_label}'",
-                         line, key_column or column)
+            if row_id > before and other_line is not None:
+                _twice(problems, "key", key_column or column, line, other_line)
+            else:
+                problems.add(f"this key is already registered as '{other_label}'", line,
+                             key_column or column)
             return
     problems.add("conflicts with the registry", line)
+
+
+def _twice(problems: Problems, what: str, column: str, line: int, other: int | None) -> None:
+    """Name the later of two lines, against the earlier: with two readers, the later
+    line of a file may reach the database first."""
+    first, later = sorted((line, other if other is not None else line))
+    problems.add(f"the same {what} as line {first}", later, column)
 
 
 @contextmanager

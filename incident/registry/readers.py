@@ -89,6 +89,8 @@ def text_lines(raw: BinaryIO, problems: Problems, end: int | None = None,
         if len(data) > MAX_LINE:  # memory stays bounded: never hold a longer line
             while data and not data.endswith(b"\n"):
                 data = raw.readline(MAX_LINE)
+                if left is not None:
+                    left -= len(data)
             problems.add(f"longer than {MAX_LINE // 1024 // 1024} MiB; skipped", n)
             yield "\n"
             continue
@@ -113,20 +115,28 @@ def split_ranges(raw: BinaryIO, parts: int, min_size: int) -> list[tuple[int, in
         if parts < 2 or size < min_size or not raw.seekable():
             return whole
         raw.seek(0)
-        head = raw.read(4096)
-        if (head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-                or _MAPPING_LINE.match(head.lstrip().decode("latin-1"))):
+        if raw.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
             return whole
+        raw.seek(0)
+        first = b""
+        while not first.strip():  # the header: the first line that is not blank
+            first = raw.readline(MAX_LINE + 1)
+            if not first or len(first) > MAX_LINE:
+                return whole
+        header_end = raw.tell()
+        if _MAPPING_LINE.fullmatch(first.removeprefix(codecs.BOM_UTF8).strip().decode(
+                "utf-8", "replace")):
+            return whole  # mapping files are small: never split
         raw.seek(0)
         while chunk := raw.read(1 << 20):
             if b'"' in chunk:
                 return whole
         cuts = [0]
         for i in range(1, parts):
-            raw.seek(size * i // parts)
+            raw.seek(max(size * i // parts, header_end - 1))  # never before the header ends
             rest = raw.readline(MAX_LINE + 1)  # to the end of the line the cut falls in
             cut = raw.tell()
-            if not rest.endswith(b"\n") or cut <= cuts[-1] or cut >= size:
+            if not rest.endswith(b"\n") or cut <= max(cuts[-1], header_end - 1) or cut >= size:
                 break
             cuts.append(cut)
         cuts.append(size)

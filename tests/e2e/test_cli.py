@@ -134,8 +134,15 @@ def test_usage_errors_never_echo_what_was_typed(cli) -> None:  # type: ignore[no
         result = cli(*args)
         assert result.code == 2 and result.stderr.startswith("error: ")
         assert key[:12] not in result.stderr
+    for args in (["it's-hunter2"], ["keys", "a'b\"hunter2"], ["keys", "list", "x",
+                 "pass)hunter2"], ["keys", "list", "--hunter2-pass"],
+                 ["keys", "list", "--limit=hunter2"]):
+        result = cli(*args)
+        assert result.code == 2 and "hunter2" not in result.stderr, args
     hint = cli("keys", "add", "--exchange", "okx", "--labl", "x")
-    assert "No such option: --labl (Possible options: --label)" in hint.stderr
+    assert "(Possible options: --label)" in hint.stderr
+    assert "Did you mean 'add'?" in cli("keys", "ad").stderr
+    assert "withheld" not in cli("--help").stdout + cli().stdout + cli().stderr
 
 
 def test_a_label_is_shown_as_typed_never_as_markup(cli) -> None:  # type: ignore[no-untyped-def]

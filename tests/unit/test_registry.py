@@ -423,3 +423,51 @@ def test_files_that_are_not_split(tmp_path: Path) -> None:
         assert len(ranges) == 2 and ranges[0][0] == 0 and ranges[1][1] == plain.stat().st_size
         raw.seek(ranges[1][0] - 1)
         assert raw.read(1) == b"\n"
+
+
+def test_a_fill_never_joins_two_different_keys(store: Store, tmp_path: Path) -> None:
+    mapping = write(tmp_path, f"{hmsl('REALKEY').hex()}:acct1\n", "mapping.txt")
+    registry.import_file(store, mapping, exchange="binance")
+    before = state(store)
+    other = write(tmp_path, "exchange,label,api_key,api_secret\nbinance,acct1,OTHERKEY,S\n")
+    with pytest.raises(InputErrors, match="2: column 'label': already registered with other"):
+        registry.import_file(store, other)
+    assert state(store) == before
+
+
+@pytest.fixture
+def split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Split even small files between two readers."""
+    monkeypatch.setattr(registry, "SPLIT_MIN_BYTES", 0)
+
+
+def test_split_a_bom_mapping_is_read_whole(store: Store, tmp_path: Path, split: None) -> None:
+    lines = "".join(f"{hmsl(f'k{i}').hex()}:n{i}\n" for i in range(10))
+    path = tmp_path / "mapping.txt"
+    path.write_bytes(codecs.BOM_UTF8 + lines.encode())
+    assert registry.import_file(store, path, exchange="binance").added == 10
+
+
+def test_split_never_cuts_before_the_header(store: Store, tmp_path: Path, split: None) -> None:
+    path = write(tmp_path, "\n" * 1000 + many(3))
+    result = registry.import_file(store, path)
+    assert result.added == 3
+    assert sorted(k["source_line"] for k in labels(store).values()) == [1002, 1003, 1004]
+
+
+def test_split_a_long_line_does_not_make_a_range_overrun(store: Store, tmp_path: Path,
+                                                         split: None) -> None:
+    path = tmp_path / "long.csv"
+    path.write_bytes(many(2).encode() + b"x" * (readers.MAX_LINE + 5) + b"\n"
+                     + many(200, start=2).split("\n", 1)[1].encode())
+    with pytest.raises(InputErrors) as e:
+        registry.import_file(store, path)
+    assert [str(p) for p in e.value.problems] == [f"{path}:4: longer than 1 MiB; skipped"]
+
+
+def test_split_clashes_name_the_later_line(store: Store, tmp_path: Path, split: None) -> None:
+    text = many(400) + "binance,LX,key-0,SECX\n"
+    with pytest.raises(InputErrors) as e:
+        registry.import_file(store, write(tmp_path, text))
+    assert [str(p).split(":", 1)[1] for p in e.value.problems] == [
+        "402: column 'api_key': the same key as line 2"]

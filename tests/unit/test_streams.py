@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from incident.errors import InputError, Place
-from incident.streams import WorkerCrash, batched, child_stream, rebatched
+from incident.streams import WorkerCrash, batched, child_stream, child_streams, rebatched
 
 
 def test_batched_and_rebatched() -> None:
@@ -72,3 +72,17 @@ def test_leaving_early_stops_the_child() -> None:
     start = time.monotonic()
     stream.close()
     assert time.monotonic() - start < 5
+
+
+def die_later(send: Any, n: int) -> None:
+    if n == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    while True:
+        send("x" * 1000)
+
+
+def test_one_child_dying_ends_the_stream_promptly() -> None:
+    start = time.monotonic()
+    with pytest.raises(WorkerCrash, match="died"):
+        list(child_streams(die_later, [(0,), (1,)], depth=1))
+    assert time.monotonic() - start < 3
