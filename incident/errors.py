@@ -1,6 +1,7 @@
 """The exceptions the library raises, and the exit code each one maps to.
 
     IncidentError                 128  something unexpected; base of everything below
+    ├── OutputClosed              141  whoever read our output stopped (`| head`)
     ├── UsageError                  2  the command was called wrongly
     ├── InputError                  3  bad input: a file, a record, a value, the data directory
     │   ├── InputErrors             3  several bad records of one input, each with its place
@@ -29,6 +30,7 @@ class ExitCode(IntEnum):
     BAD_INPUT = 3
     SERVICE = 4
     UNEXPECTED = 128
+    OUTPUT_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a process a closed pipe ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,10 @@ class Place:
 
 class IncidentError(Exception):
     exit_code = ExitCode.UNEXPECTED
+
+
+class OutputClosed(IncidentError):
+    exit_code = ExitCode.OUTPUT_CLOSED
 
 
 class UsageError(IncidentError):

@@ -15,7 +15,7 @@ import typer
 from incident import __version__
 from incident.cli import keys
 from incident.cli.output import Context, err_console
-from incident.errors import ExitCode, IncidentError
+from incident.errors import ExitCode, IncidentError, OutputClosed
 from incident.settings import Settings
 
 HELP = """Respond to leaked crypto-exchange API keys, by fingerprint only.
@@ -52,7 +52,9 @@ def root(
     debug: bool = typer.Option(False, "--debug",
                                help="On an unexpected error, print the traceback."),
 ) -> None:
-    ctx.obj = Context(settings=Settings.from_env(), debug=debug)
+    # --debug is read by run() from the arguments themselves, so that it also covers a
+    # failure before this callback (parsing, settings).
+    ctx.obj = Context(settings=Settings.from_env())
 
 
 def run(args: list[str] | None = None) -> int:
@@ -66,6 +68,8 @@ def run(args: list[str] | None = None) -> int:
     except typer.Abort:
         err_console().print("aborted")
         return 130
+    except OutputClosed as e:
+        return e.exit_code  # quietly, as any filter whose reader went away
     except typer.TyperException as e:  # typer's usage errors (missing option, bad value)
         # Its messages quote what was typed ("Got unexpected extra argument (KEY)"): a key
         # pasted on the command line by mistake must not be echoed back.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import typer
@@ -49,6 +50,7 @@ def add(
     json_out: bool = JSON,
 ) -> None:
     """Register one key: read it from hidden prompts (or --stdin), store its fingerprints."""
+    registry.check_names(exchange, label)  # before anyone types a secret
     key, secret, has_passphrase = _read_credential(stdin)
     with open_store(ctx) as store:
         added = registry.add_key(store, exchange, label, key, secret, has_passphrase,
@@ -97,8 +99,7 @@ def list_(
     json_out: bool = JSON,
 ) -> None:
     """List registered keys: label, exchange, fingerprints, passphrase, time added."""
-    with open_store(ctx) as store:
-        keys = registry.list_keys(store, exchange)
+    with open_store(ctx) as store, closing(registry.list_keys(store, exchange)) as keys:
         if json_out:
             emit_json_list(k.to_json() for k in keys)
             return

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
                            TransferSpeedColumn)
 
+from incident.errors import OutputClosed
 from incident.settings import Settings
 from incident.store import Store
 
@@ -25,7 +26,6 @@ from incident.store import Store
 @dataclass(frozen=True, slots=True)
 class Context:
     settings: Settings
-    debug: bool = False
 
 
 def ctx_of(ctx: typer.Context) -> Context:
@@ -49,18 +49,31 @@ def say(message: str) -> None:
     err_console().print(message, markup=False, highlight=False)
 
 
+@contextmanager
+def _stdout() -> Iterator[Any]:
+    """stdout, with a reader that stopped early (`| head`) turned into OutputClosed."""
+    try:
+        yield sys.stdout
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Point the descriptor at /dev/null so the interpreter's last flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise OutputClosed("standard output was closed") from None
+
+
 def emit_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    with _stdout() as out:
+        out.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 def emit_json_list(items: Iterable[dict[str, Any]]) -> None:
     """A JSON array written item by item, so a million rows need no list in memory."""
-    out = sys.stdout
-    first = True
-    for item in items:
-        out.write(("[\n  " if first else ",\n  ") + json.dumps(item, ensure_ascii=False))
-        first = False
-    out.write("[]\n" if first else "\n]\n")
+    with _stdout() as out:
+        first = True
+        for item in items:
+            out.write(("[\n  " if first else ",\n  ") + json.dumps(item, ensure_ascii=False))
+            first = False
+        out.write("[]\n" if first else "\n]\n")
 
 
 @contextmanager

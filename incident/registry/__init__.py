@@ -27,21 +27,26 @@ from incident.store import keys as sql
 from incident.store.db import utc_now
 from incident.streams import Send, child_streams, rebatched
 
-__all__ = ["ImportResult", "RegisteredKey", "add_key", "import_file", "list_keys",
-           "remove_keys"]
+__all__ = ["ImportResult", "RegisteredKey", "add_key", "check_names", "import_file",
+           "list_keys", "remove_keys"]
 
 BATCH = 10_000
 Progress = Callable[[int, int], None]  # (bytes read, rows read)
 
 
-def add_key(store: Store, exchange: str, label: str, key: Secret, secret: Secret | None,
-            has_passphrase: bool, source: str) -> RegisteredKey:
-    """Register one credential from plaintext held in memory (hmsl included: one is cheap)."""
-    ex = resolve(exchange)
+def check_names(exchange: str, label: str) -> tuple[str, str]:
+    """(ccxt id, label) for a key about to be added, or the error: ask before any secret."""
     clean = clean_label(label)
     if clean is None:
         raise InputError(f"label: empty, longer than {readers.MAX_LABEL} characters, "
                          "or unprintable")
+    return resolve(exchange), clean
+
+
+def add_key(store: Store, exchange: str, label: str, key: Secret, secret: Secret | None,
+            has_passphrase: bool, source: str) -> RegisteredKey:
+    """Register one credential from plaintext held in memory (hmsl included: one is cheap)."""
+    ex, clean = check_names(exchange, label)
     if not key:
         raise InputError("API key: empty")
     row = (ex, clean, sha256(key.reveal()), sha256(secret.reveal()) if secret else None,
@@ -306,7 +311,7 @@ def _with_hmsl(chunks: Iterator[list[tuple[object, ...]]]
         yield out
 
 
-def list_keys(store: Store, exchange: str | None = None) -> Iterator[RegisteredKey]:
+def list_keys(store: Store, exchange: str | None = None) -> Generator[RegisteredKey, None, None]:
     ex = resolve(exchange) if exchange else None
     for row in sql.iter_keys(store.conn, ex):
         yield RegisteredKey.from_row(row)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +164,18 @@ def test_a_bad_environment_is_a_clear_error(cli, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("INCIDENT_HOME", str(tmp_path / "a-file"))
     result = cli("keys", "list")
     assert result.code == 3 and "cannot use as the data directory" in result.stderr
+
+
+def test_a_reader_that_stops_early_gets_141_and_silence(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.csv"
+    keys.write_text("exchange,label,api_key\n" + "".join(
+        f"okx,user-{i:05d},key-{i}\n" for i in range(600)))  # JSON far past a pipe's buffer
+    env = {**os.environ, "INCIDENT_HOME": str(tmp_path / "home")}
+    assert run_incident("keys", "import", keys, env=env).code == 0
+    proc = subprocess.Popen([sys.executable, "-m", "incident", "keys", "list", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(10).startswith(b"[")
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 141
+    assert proc.stderr.read() == b""

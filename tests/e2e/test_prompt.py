@@ -64,3 +64,9 @@ def test_prompts_hide_what_is_typed(tmp_path: Path) -> None:
     assert "Passphrase (Enter if none):" in screen
     assert "registered 't' (okx)" in screen and "passphrase yes" in screen
     assert key[:12] not in screen and secret[:12] not in screen
+
+
+def test_a_wrong_exchange_is_refused_before_any_prompt(tmp_path: Path) -> None:
+    code, screen = run_with_prompts(["keys", "add", "--exchange", "binanse", "--label", "t"],
+                                    [], {"INCIDENT_HOME": str(tmp_path / "home")}, timeout=20)
+    assert code == 3 and "did you mean binance?" in screen and "API key" not in screen
