@@ -143,7 +143,8 @@ def split_ranges(raw: BinaryIO, parts: int, min_size: int) -> list[tuple[int, in
     except (OSError, ValueError):  # not a regular file, or one that cannot be read so
         return whole
     finally:
-        raw.seek(0)
+        if raw.seekable():
+            raw.seek(0)
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 

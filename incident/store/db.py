@@ -108,17 +108,19 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version"
-            " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-        )
+        """The schema's version: 0 for a new database."""
+        if not self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                                 " AND name = 'schema_version'").fetchone():
+            return 0
         row = self.conn.execute("SELECT max(version) FROM schema_version").fetchone()
-        return row[0] or 0
+        return int(row[0] or 0)
 
     def _migrate(self) -> None:
         if self.schema_version == len(MIGRATIONS):
             return
         with self.write():
+            self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version"
+                              " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
             current = self.schema_version  # again, under the lock: another process may have
             if current > len(MIGRATIONS):
                 raise SchemaTooNew(
