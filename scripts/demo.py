@@ -73,7 +73,9 @@ def main() -> None:
     step("What is on disk: the data directory is private (0700), its files 0600.")
     for path in sorted(home.iterdir()):
         print(f"  {oct(path.stat().st_mode & 0o777)}  {path.relative_to(out)}")
-    print(f"\nDone. Data: {home}. Run `INCIDENT_HOME={home} incident keys list` to look again.")
+    cli = Path(sys.executable).parent / "incident"
+    shown = cli.relative_to(ROOT) if cli.is_relative_to(ROOT) else cli
+    print(f"\nDone. Data: {home}. To look again:\n  INCIDENT_HOME={home} {shown} keys list")
 
 
 ENV: dict[str, str] = {}
