@@ -18,7 +18,6 @@ file, the offending line is a credential.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -116,6 +115,10 @@ class StoreBusy(ServiceError):
     pass
 
 
+def _line_of(problem: InputError) -> int:
+    return (problem.place.line or 0) if problem.place else 0
+
+
 class Problems:
     """Collects the problems of one input, keeping the first `limit` for the message."""
 
@@ -124,16 +127,17 @@ class Problems:
         self.limit = limit
         self.kept: list[InputError] = []
         self.total = 0
-        self._lock = threading.Lock()  # a parser thread and an inserting thread both add
 
     def add(self, message: str, line: int | None = None, column: str | None = None) -> None:
-        with self._lock:
-            self.total += 1
-            # Keep the first lines of the file, whatever order problems arrive in (the
-            # reading process and the inserting one find theirs at different times).
-            self.kept.append(InputError(message, Place(self.source, line, column)))
-            self.kept.sort(key=lambda p: (p.place.line or 0) if p.place else 0)
-            del self.kept[self.limit:]
+        self.total += 1
+        # Keep the first lines of the file, whatever order problems arrive in (the reading
+        # processes and the inserting one find theirs at different times). A wholly wrong
+        # file has a problem on every line: past the limit, most cost only the count.
+        if len(self.kept) == self.limit and (line or 0) >= _line_of(self.kept[-1]):
+            return
+        self.kept.append(InputError(message, Place(self.source, line, column)))
+        self.kept.sort(key=_line_of)
+        del self.kept[self.limit:]
 
     def __bool__(self) -> bool:
         return self.total > 0
@@ -142,8 +146,7 @@ class Problems:
         """Add problems found elsewhere (another process): the kept ones, and the count."""
         for message, line, column in kept:
             self.add(message, line, column)
-        with self._lock:
-            self.total += total - len(kept)
+        self.total += total - len(kept)
 
     def as_tuples(self) -> list[tuple[str, int | None, str | None]]:
         return [(p.message, p.place.line if p.place else None,
