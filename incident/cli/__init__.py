@@ -13,7 +13,8 @@ from typing import Any
 import typer
 
 from incident import __version__
-from incident.cli import keys
+from incident.cli import dumps, keys
+from incident.cli.ingest import ingest_command
 from incident.cli.output import Context, err_console
 from incident.errors import ExitCode, IncidentError, OutputClosed
 from incident.settings import Settings
@@ -36,6 +37,8 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(keys.app, name="keys")
+app.command("ingest")(ingest_command)
+app.add_typer(dumps.app, name="dumps")
 
 
 def _version(value: bool) -> None:

@@ -11,8 +11,10 @@ Nothing here keeps or prints a value; callers pass plaintext in and get names ba
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import re._parser as re_parser  # type: ignore[import-not-found]  # our own patterns' widths
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,15 +75,30 @@ class Match:
     swapped: bool  # the secret was where the key should be
 
 
+def _width(pattern: re.Pattern[str]) -> tuple[int, int]:
+    lo, hi = re_parser.parse(pattern.pattern).getwidth()
+    return lo, hi
+
+
+# The shapes whose key can be n characters long: most lengths rule out all but one shape,
+# which saves ten failing regex matches a value on the hot path of a large dump.
+_KEY_WIDTHS = [(_width(s.key), s) for s in SHAPES]
+
+
+@functools.lru_cache(maxsize=512)
+def shapes_for_key_length(n: int) -> tuple[Shape, ...]:
+    return tuple(s for (lo, hi), s in _KEY_WIDTHS if lo <= n <= hi)
+
+
 def classify(key: str, secret: str | None = None) -> Match | None:
     """The exchange whose shape the canonical pair fits, trying the swapped pair second."""
     key = canonical(key)
-    for shape in SHAPES:
+    for shape in shapes_for_key_length(len(key)):
         if shape.fits(key, secret):
             return Match(shape.exchange, swapped=False)
     if secret is not None:
         secret_key = canonical(secret)
-        for shape in SHAPES:
+        for shape in shapes_for_key_length(len(secret_key)):
             if shape.fits(secret_key, key):
                 return Match(shape.exchange, swapped=True)
     return None
@@ -90,7 +107,8 @@ def classify(key: str, secret: str | None = None) -> Match | None:
 def key_exchanges(value: str) -> tuple[str, ...]:
     """The exchanges a lone value could be the key of, most specific first."""
     value = canonical(value)
-    return tuple(s.exchange for s in SHAPES if s.key.fullmatch(value))
+    return tuple(s.exchange for s in shapes_for_key_length(len(value))
+                 if s.key.fullmatch(value))
 
 
 _PLACEHOLDER_WORDS = re.compile(

@@ -16,7 +16,8 @@ DIGEST = 32
 _SEP = "\x00"  # labels are printable and exchange names are ids: neither holds a NUL
 _KINDS = {"exchange": "str", "label": "str", "key_sha256": "digest", "secret_sha256": "digest",
           "key_hmsl": "digest", "secret_hmsl": "digest", "has_passphrase": "flag",
-          "line": "int"}
+          "line": "int", "exchange_name": "str", "member": "int", "flags": "int",
+          "key_prefix": "int", "secret_prefix": "optint"}
 Buffer = str | bytes | tuple[bytes, bytes]
 Packed = tuple[int, list[Buffer]]
 
@@ -34,6 +35,9 @@ def pack(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> Packed:
                         b"".join(v for v in values if v is not None)))
         elif kind == "flag":
             out.append(bytes(2 if v is None else int(bool(v)) for v in values))
+        elif kind == "optint":
+            out.append((bytes(v is not None for v in values),
+                        array("q", [0 if v is None else v for v in values]).tobytes()))
         else:
             out.append(array("q", values).tobytes())
     return len(rows), out
@@ -55,6 +59,10 @@ def unpack(columns: Sequence[str], packed: Packed) -> list[tuple[Any, ...]]:
         elif kind == "flag":
             assert isinstance(buf, bytes)
             cols.append([None if b == 2 else bool(b) for b in buf])
+        elif kind == "optint":
+            assert isinstance(buf, tuple)
+            mask, ints = buf[0], array("q", buf[1]).tolist()
+            cols.append(ints if all(mask) else [v if m else None for m, v in zip(mask, ints)])
         else:
             assert isinstance(buf, bytes)
             cols.append(array("q", buf).tolist())

@@ -40,4 +40,63 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX keys_key_sha256 ON keys (key_sha256) WHERE key_sha256 IS NOT NULL;
     CREATE UNIQUE INDEX keys_key_hmsl ON keys (key_hmsl) WHERE key_hmsl IS NOT NULL;
     """,
+    # 2: leak dumps and the credentials found in them (fingerprints only)
+    """
+    CREATE TABLE dumps (
+        id           INTEGER PRIMARY KEY,
+        name         TEXT    NOT NULL,
+        source       TEXT    NOT NULL,    -- as named: a path, a URL, twitter:@handle
+        kind         TEXT    NOT NULL,    -- file | url | twitter
+        sha256       BLOB    NOT NULL UNIQUE CHECK (length(sha256) = 32),
+        size         INTEGER NOT NULL,
+        formats      TEXT    NOT NULL,    -- JSON list of the formats seen
+        credentials  INTEGER NOT NULL,
+        per_exchange TEXT    NOT NULL,    -- JSON object: ccxt id -> count
+        rejected     INTEGER NOT NULL,
+        first_leak   INTEGER,             -- leaks.id range of this dump (one transaction,
+        last_leak    INTEGER,             -- so contiguous)
+        ingested_at  TEXT    NOT NULL
+    );
+    CREATE TABLE dump_members (
+        id       INTEGER PRIMARY KEY,
+        dump_id  INTEGER NOT NULL REFERENCES dumps (id) ON DELETE CASCADE,
+        name     TEXT    NOT NULL,        -- dump.zip!inner/keys.csv, a URL, a tweet
+        format   TEXT    NOT NULL,
+        unit     TEXT    NOT NULL         -- what a leak's position counts: line, row, ...
+    );
+    CREATE INDEX dump_members_dump ON dump_members (dump_id);
+    CREATE TABLE dump_rejects (            -- the first ones of each dump, by place only
+        dump_id  INTEGER NOT NULL REFERENCES dumps (id) ON DELETE CASCADE,
+        member   TEXT    NOT NULL,
+        position INTEGER,
+        field    TEXT,
+        reason   TEXT    NOT NULL
+    );
+    CREATE INDEX dump_rejects_dump ON dump_rejects (dump_id);
+    CREATE TABLE exchanges (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    -- One row per sighting: a credential in two dumps is two rows with the same
+    -- fingerprints. Narrow on purpose (a million-row dump is a million rows): ids for
+    -- dump, member and exchange; the first 8 bytes of each fingerprint as an integer,
+    -- which is what the indexes hold (a third the cost of indexing the BLOBs).
+    CREATE TABLE leaks (
+        id            INTEGER PRIMARY KEY,
+        dump_id       INTEGER NOT NULL,
+        member_id     INTEGER NOT NULL,
+        position      INTEGER,
+        key_sha256    BLOB    NOT NULL CHECK (length(key_sha256) = 32),
+        secret_sha256 BLOB    CHECK (secret_sha256 IS NULL OR length(secret_sha256) = 32),
+        key_prefix    INTEGER NOT NULL,
+        secret_prefix INTEGER,
+        exchange_id   INTEGER NOT NULL,
+        flags         INTEGER NOT NULL    -- 1 passphrase present, 2 passphrase unknown,
+                                          -- 4 key and secret were swapped in the dump
+    );
+    CREATE INDEX leaks_key ON leaks (key_prefix);
+    CREATE INDEX leaks_secret ON leaks (secret_prefix) WHERE secret_prefix IS NOT NULL;
+    CREATE TABLE source_state (           -- what a source remembers (newest tweet id)
+        source     TEXT PRIMARY KEY,
+        state      TEXT NOT NULL,          -- JSON object
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]

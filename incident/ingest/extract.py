@@ -1,0 +1,317 @@
+"""From a Record to the credentials in it: pair each key with its secret and passphrase.
+
+Named fields first: the names dumps give their columns (`names.role_of`), prefixed names
+(`BINANCE_API_KEY`: the prefix is the exchange, and groups the fields it prefixes). Where
+no field is named a key, values that fit an exchange's key shape are paired with values
+that fit its secret shape. Free text (a message, a source file, a paste) is read line by
+line: assignments (`apiKey: '...'`, `SECRET=...`, `Secret: ...`), ccxt class names
+(`ccxt.bybit(`), and lines of tokens (`key:secret`, `exchange | key | secret | pass`).
+
+The exchange comes from the record (a column, a label, a ccxt class, a prefix), else the
+caller's default, else the key's shape, else "unknown". Placeholders are dropped. A pair
+whose secret fits the key shape and key the secret shape is put the right way round.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from incident.exchanges.names import lookup
+from incident.ingest import names
+from incident.ingest.interface import Found, Record
+from incident.ingest.shapes import classify, is_placeholder, key_exchanges, shapes_for_key_length
+from incident.secret import canonical
+
+UNKNOWN = "unknown"
+MIN_LOOSE = 16  # an unshaped token in a dump line must be this long to count as a key
+_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:\\n|\s)+[A-Za-z0-9+/=\s\\n]+?"
+                  r"-----END [A-Z ]*PRIVATE KEY-----")
+_CCXT = re.compile(r"ccxt(?:\.pro|\.async_support)?\.([a-z][a-z0-9]+)\s*\(")
+# name (sep) value: `apiKey: 'v'`, `API_SECRET="v"`, `"key": "v"`, `Secret Key - v`
+_ASSIGN = re.compile(
+    r"""(?P<name>[A-Za-z_][A-Za-z0-9_.\- ]{0,40}?)["'`]?\s*(?:=>|:=|=|:|-)\s*"""
+    r"""(?P<q>["'`]?)(?P<value>[^\s"'`,;(){}\[\]<>]{6,})(?P=q)""")
+_SPLIT = re.compile(r"[\s|,;:]+")
+
+
+def _plausible(value: str) -> bool:
+    """Not a placeholder. Cheap for the common case: a long value with many distinct
+    characters, as random keys have (the full test only for the rest)."""
+    if (len(value) >= 16 and len(set(value)) >= 16 and not _REPEAT.fullmatch(value)
+            and not _TEMPLATE_CHARS.search(value)):
+        return True
+    return not is_placeholder(value)
+
+
+_REPEAT = re.compile(r"(.{1,32}?)\1+")
+_TEMPLATE_CHARS = re.compile(r"[<>{}\[\]$%]|\.\.\.|\*\*\*|(?i:your|change.?me|example)")
+
+
+@dataclass(slots=True)
+class _Draft:
+    """A credential being assembled while a record is read."""
+
+    key: str | None = field(default=None, repr=False)
+    secret: str | None = field(default=None, repr=False)
+    passphrase: bool | None = None
+    exchange: str | None = None  # stated by the record (a ccxt id), if any
+    line: int = 0
+
+
+def _exchange_of(text: str | None) -> str | None:
+    if not text:
+        return None
+    text = text.strip()
+    found = lookup(text)
+    if found is None and text.lower().endswith(("api", "exchange", "futures", "spot")):
+        found = lookup(re.sub(r"(?i)[\s_-]*(api|exchange|futures|spot)$", "", text))
+    return found
+
+
+def _finish(d: _Draft, default: str | None) -> Found | None:
+    if d.key is None:
+        return None
+    key = canonical(d.key)
+    secret = canonical(d.secret) if d.secret is not None else None
+    if not key or not _plausible(key):
+        return None
+    if secret is not None and (not secret or not _plausible(secret)):
+        secret = None
+    shape = classify(key, secret)
+    swapped = bool(shape and shape.swapped)
+    if swapped and secret is not None:
+        key, secret = secret, key
+    exchange = d.exchange or default or (shape.exchange if shape else None) or UNKNOWN
+    return Found(key, secret, d.passphrase, exchange, swapped)
+
+
+def from_fields(fields: Sequence[tuple[str, str]], stated: str | None = None,
+                default: str | None = None) -> list[Found]:
+    """The credentials of named fields (a row, an object, a config's assignments)."""
+    record_exchange = _exchange_of(stated)
+    groups: dict[str, _Draft] = {}
+    unnamed: list[str] = []
+    exchange_field: str | None = None
+    has_pass_field = False
+    for name, value in fields:
+        role = names.role_of(name)
+        prefix = ""
+        if role is None:
+            pr = names.prefixed_role(name)
+            if pr is not None and lookup(pr[0]) is not None:
+                prefix, role = pr
+        if role is None:
+            if value and len(value) >= 8:
+                unnamed.append(value)
+            continue
+        if role == "exchange":
+            exchange_field = exchange_field or value
+            continue
+        d = groups.setdefault(prefix, _Draft(exchange=lookup(prefix) if prefix else None))
+        if role == "key" and d.key is None and value.strip():
+            d.key = value
+        elif role == "secret" and d.secret is None and value.strip():
+            d.secret = value
+        elif role == "passphrase":
+            has_pass_field = True
+            d.passphrase = bool(canonical(value)) or d.passphrase or False
+    stated_ex = record_exchange or _exchange_of(exchange_field)
+    out: list[Found] = []
+    for d in groups.values():
+        if d.passphrase is None and has_pass_field:
+            d.passphrase = False
+        d.exchange = d.exchange or stated_ex
+        found = _finish(d, default)
+        if found is not None:
+            out.append(found)
+    if not out and unnamed:
+        out.extend(_by_shape(unnamed, stated_ex, default))
+    return out
+
+
+def _by_shape(values: list[str], stated: str | None, default: str | None) -> Iterator[Found]:
+    """Pair unnamed values by shape: a value that fits a key shape with the first later
+    value that fits the same exchange's secret shape (or the swapped pair)."""
+    vals = [canonical(v) for v in values[:64]]
+    used: set[int] = set()
+    for i, k in enumerate(vals):
+        if i in used or not (shapes_for_key_length(len(k)) or len(k) >= 32):
+            continue
+        for j in range(len(vals)):
+            if j == i or j in used:
+                continue
+            shape = classify(k, vals[j])
+            if shape is not None:
+                used.update((i, j))
+                d = _Draft(k, vals[j], None, stated)
+                found = _finish(d, default)
+                if found is not None:
+                    yield found
+                break
+
+
+
+
+def from_text(text: str, stated: str | None = None, default: str | None = None,
+              loose: bool = False) -> list[tuple[int, Found]]:
+    """(line offset in the text, credential) of free text. `loose`: the text is a dump of
+    credential lines, where two long random tokens on a line are a key and its secret
+    even without a known shape."""
+    pems: list[str] = []
+
+    def hold(m: re.Match[str]) -> str:
+        pems.append(m.group(0))
+        return f" PEMBLOCK{len(pems) - 1} "
+
+    if "PRIVATE KEY-----" in text:
+        text = _PEM.sub(lambda m: hold(m) + "\n" * m.group(0).count("\n"), text)
+    record_ex = _exchange_of(stated)
+    out: list[tuple[int, Found]] = []
+    cur = _Draft()
+    context_ex: str | None = record_ex
+
+    def close() -> None:
+        nonlocal cur
+        found = _finish(cur, default)
+        if found is not None:
+            out.append((cur.line, found))
+        cur = _Draft(exchange=context_ex)
+
+    def value_of(v: str) -> str:
+        return pems[int(v[8:])] if v.startswith("PEMBLOCK") and v[8:].isdigit() else v
+
+    for n, line in enumerate(text.splitlines()):
+        m = _CCXT.search(line)
+        if m and lookup(m.group(1)):
+            if cur.key is not None:
+                close()
+            context_ex = lookup(m.group(1))
+            cur.exchange = context_ex
+        named = False
+        for a in _ASSIGN.finditer(line):
+            role, ex = _role_in(a.group("name"))
+            if role is None:
+                continue
+            named = True
+            value = value_of(a.group("value"))
+            if role == "exchange":
+                context_ex = _exchange_of(value) or context_ex
+                if cur.key is None:
+                    cur.exchange = context_ex
+                continue
+            if role == "key":
+                if cur.key is not None:
+                    close()
+                cur.key, cur.line = value, n
+                cur.exchange = ex or cur.exchange or context_ex
+            elif role == "secret":
+                if cur.secret is not None:
+                    close()
+                cur.secret = value
+                cur.exchange = cur.exchange or ex
+            elif role == "passphrase":
+                cur.passphrase = True
+        if named:
+            continue
+        tokens = [value_of(t) for t in _SPLIT.split(line) if t]
+        line_ex = next((e for t in tokens if len(t) < 20 and (e := lookup(t))), None)
+        values = [t for t in tokens if len(t) >= 8 and not lookup(t)]
+        if len(values) >= 2 and _pair_ok(values[0], values[1], loose):
+            if cur.key is not None:
+                close()
+            cur = _Draft(values[0], values[1], None, line_ex or context_ex, n)
+            if len(values) >= 3 or (loose and any(6 <= len(t) < 8 for t in tokens)):
+                cur.passphrase = True
+            close()
+            continue
+        for t in values:  # lone values: a key by shape, or the secret of the key before
+            if cur.key is not None and cur.secret is None and classify(cur.key, t):
+                cur.secret = t
+            elif len(t) >= 18 and key_exchanges(t):
+                if cur.key is not None:
+                    close()
+                cur.key, cur.line = t, n
+                cur.exchange = line_ex or cur.exchange or context_ex
+    if cur.key is not None:
+        close()
+    return out
+
+
+def _role_in(name: str) -> tuple[str | None, str | None]:
+    """The role a name gives (and the exchange its prefix names), trying its last words:
+    `Binance API Key` -> (key, binance)."""
+    words = name.strip().split()
+    for start in range(max(0, len(words) - 4), len(words)):
+        part = " ".join(words[start:])
+        role = names.role_of(part)
+        if role is not None:
+            ex = _exchange_of(" ".join(words[:start])) if start else None
+            return role, ex
+        pr = names.prefixed_role(part)
+        if pr is not None and (ex := lookup(pr[0])) is not None:
+            return pr[1], ex
+    return None, None
+
+
+def _pair_ok(a: str, b: str, loose: bool) -> bool:
+    if classify(a, b) is not None:
+        return True
+    return loose and len(canonical(a)) >= MIN_LOOSE and len(canonical(b)) >= MIN_LOOSE
+
+
+def extract(record: Record, default: str | None = None, loose: bool = False
+            ) -> list[tuple[int, Found]]:
+    """Every credential of a record, with the line offset inside the record's text (0
+    for fields)."""
+    out: list[tuple[int, Found]] = [(0, f) for f in from_fields(record.fields,
+                                                                 record.exchange, default)]
+    if record.text:
+        seen = {(f.key, f.secret) for _, f in out}
+        out.extend((n, f) for n, f in from_text(record.text, record.exchange, default, loose)
+                   if (f.key, f.secret) not in seen)
+    return out
+
+
+class TablePlan:
+    """How one table's rows become credentials, decided once from its header: the hot
+    loop of a large CSV then only indexes cells. A header naming several credentials
+    (BINANCE_KEY, OKX_KEY columns) is not `simple`: rows go through from_fields."""
+
+    def __init__(self, header: Sequence[str], default: str | None = None) -> None:
+        self.header = list(header)
+        self.default = default
+        roles: dict[str, list[int]] = {}
+        prefixed = False
+        for i, name in enumerate(header):
+            role = names.role_of(name)
+            if role is None and names.prefixed_role(name) is not None:
+                prefixed = True
+            if role is not None:
+                roles.setdefault(role, []).append(i)
+        self.key = roles.get("key", [None])[0]
+        self.secret = roles.get("secret", [None])[0]
+        self.passphrase = roles.get("passphrase", [None])[0]
+        self.exchange = roles.get("exchange", [None])[0]
+        self.simple = self.key is not None and not prefixed and all(
+            len(v) == 1 for v in roles.values())
+        self._exchanges: dict[str, str | None] = {}
+
+    def found(self, cells: Sequence[str]) -> Found | None:
+        """The credential of one row (cells as wide as the header)."""
+        if not self.simple:
+            out = from_fields(list(zip(self.header, cells)), None, self.default)
+            return out[0] if out else None
+        assert self.key is not None
+        stated = None
+        if self.exchange is not None:
+            raw = cells[self.exchange]
+            if raw not in self._exchanges:
+                if len(self._exchanges) > 10_000:
+                    self._exchanges.clear()
+                self._exchanges[raw] = _exchange_of(raw)
+            stated = self._exchanges[raw]
+        pp = None if self.passphrase is None else bool(canonical(cells[self.passphrase]))
+        secret = None if self.secret is None else cells[self.secret]
+        return _finish(_Draft(cells[self.key], secret, pp, stated), self.default)

@@ -1,0 +1,353 @@
+"""Ingest: each SOURCE named on the command line becomes one dump, whole or not at all.
+
+For each source, in this process: list its members (fetching URLs and tweets), take the
+dump's SHA-256 (a re-ingest of the same bytes adds nothing), then in child processes:
+open archives, recognise formats, read records, extract credentials and fingerprint them.
+Only fingerprints, names, counts and places cross back; this process writes them to the
+store in one transaction. A large plain CSV is read by two children, a half each.
+
+One source failing (unreadable, a server down) does not stop the others: its failure is
+reported with the place and the exit code it maps to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from incident.errors import IncidentError, InputError, Place, Problems
+from incident.exchanges.names import resolve
+from incident.ingest import archives
+from incident.ingest.extract import TablePlan, extract
+from incident.ingest.formats import detect
+from incident.ingest.formats.delimited import Delimited
+from incident.ingest.interface import Found, Member, SourceOptions, SourceState
+from incident.ingest.sources import source_for
+from incident.registry import wire
+from incident.registry.readers import lines_before
+from incident.store import Store
+from incident.store import dumps as sql
+from incident.store.db import utc_now
+from incident.streams import Send, child_streams
+
+BATCH = 10_000
+BULK_MIN_ROWS = 50_000
+BYTES_PER_ROW_MIN = 200
+SPLIT_MIN_BYTES = 8 << 20
+READERS = 2
+COLUMNS = ("member", "key_sha256", "secret_sha256", "key_prefix", "secret_prefix",
+           "exchange_name", "flags")
+PASSPHRASE, PASSPHRASE_UNKNOWN, SWAPPED = 1, 2, 4
+Progress = Callable[[int, int], None]  # (bytes read, credentials found)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    name: str | None = None
+    exchange: str | None = None  # for records that name none (before key shapes)
+    strict: bool = False
+    sources: SourceOptions = field(default_factory=SourceOptions)
+
+
+@dataclass(frozen=True)
+class DumpResult:
+    id: int
+    name: str
+    source: str
+    kind: str
+    sha256: str
+    size: int
+    formats: list[str]
+    credentials: int
+    per_exchange: dict[str, int]
+    rejected: int
+    rejects: list[str]  # the first few, by place: "dump.csv:12: 3 columns, ..."
+    ingested_at: str
+    already: bool = False  # the same bytes were ingested before, as this dump
+    skipped: list[str] = field(default_factory=list)  # links a source could not follow
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "source": self.source, "kind": self.kind,
+                "sha256": self.sha256, "size": self.size, "formats": self.formats,
+                "credentials": self.credentials, "per_exchange": self.per_exchange,
+                "rejected": self.rejected, "rejects": self.rejects,
+                "ingested_at": self.ingested_at, "already_ingested": self.already,
+                "skipped": self.skipped}
+
+
+@dataclass(frozen=True)
+class SourceFailure:
+    source: str
+    error: IncidentError
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "error": str(self.error),
+                "exit_code": int(self.error.exit_code)}
+
+
+def ingest(store: Store, specs: list[str], options: IngestOptions,
+           progress: Progress | None = None) -> list[DumpResult | SourceFailure]:
+    default = resolve(options.exchange) if options.exchange else None
+    out: list[DumpResult | SourceFailure] = []
+    for spec in specs:
+        named = options
+        if options.name and len(specs) > 1:  # one name for several dumps: tell them apart
+            named = replace(options, name=f"{options.name}: {spec}")
+        try:
+            out.append(ingest_one(store, spec, named, default, progress))
+        except IncidentError as e:
+            out.append(SourceFailure(spec, e))
+    return out
+
+
+def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | None,
+               progress: Progress | None) -> DumpResult:
+    state = SourceState(sql.load_state(store.conn, spec))
+    source = source_for(spec, options.sources, state)
+    tops = list(source.members())
+    skipped = list(getattr(source, "skipped", []))
+    if not tops:
+        raise InputError("nothing to ingest (no files, or no new tweets)", Place(spec))
+    digest, size = _digest(tops)
+    existing = sql.dump_with_sha256(store.conn, digest)
+    if existing is not None:
+        return _result(store, existing[0], already=True, skipped=skipped)
+    name = options.name or spec
+    ranges = _split(tops)
+    args = [(tops, default, options.strict, options.sources.max_bytes, start, end)
+            for start, end in ranges]
+    stream: Generator[Any, None, None] = child_streams(_read, args)
+    now = utc_now()
+    try:
+        with store.write() as conn:
+            dump_id = sql.begin_dump(conn, name, spec, source.kind, digest, size, now)
+            before = sql.last_leak_id(conn)
+            writer = sql.LeakWriter(conn, dump_id)
+            indexes: list[str] = []
+            if size // BYTES_PER_ROW_MIN >= max(BULK_MIN_ROWS, sql.count_leaks(conn)):
+                indexes = sql.drop_leak_indexes(conn)
+            member_ids: dict[tuple[int, int], int] = {}
+            by_name: dict[str, int] = {}  # two readers of one file share its member row
+            formats: set[str] = set()
+            per_exchange: Counter[str] = Counter()
+            exchange_ids: dict[str, int] = {}
+            rejects: list[tuple[str, int | None, str | None, str]] = []
+            rejected = done = found = 0
+            for message in stream:
+                kind = message[0]
+                if kind == "member":
+                    _, reader, index, member_name, fmt, unit = message
+                    if member_name not in by_name:
+                        by_name[member_name] = sql.add_member(conn, dump_id, member_name,
+                                                              fmt, unit)
+                    member_ids[(reader, index)] = by_name[member_name]
+                    formats.add(fmt)
+                elif kind == "batch":
+                    _, reader, packed, read = message
+                    rows = wire.unpack(COLUMNS, packed)
+                    names = {r[5] for r in rows}
+                    if not names <= exchange_ids.keys():
+                        exchange_ids = sql.exchange_ids(conn, sorted(names))
+                    writer.insert([(member_ids[(reader, m)], pos, k, s, kp, sp,
+                                    exchange_ids[ex], fl)
+                                   for m, k, s, kp, sp, ex, fl, pos in rows])
+                    per_exchange.update(r[5] for r in rows)
+                    found += len(rows)
+                    done += read
+                    if progress:
+                        progress(done, found)
+                elif kind == "failed":  # a member of many could not be read: drop its part
+                    _, reader, index, member_name, position, reason = message
+                    if (reader, index) in member_ids:
+                        mid = member_ids[(reader, index)]
+                        gone = conn.execute("SELECT exchange_id FROM leaks WHERE id > ? AND"
+                                            " member_id = ?", (before, mid)).fetchall()
+                        by_id = {v: k for k, v in exchange_ids.items()}
+                        per_exchange.subtract(by_id[e] for (e,) in gone)
+                        found -= len(gone)
+                        sql.delete_member_leaks(conn, before, mid)
+                    rejected += 1
+                    rejects.append((member_name, position, None, reason))
+                elif kind == "problems":
+                    _, member_name, kept, total = message
+                    rejected += total
+                    rejects.extend((member_name, line, column, reason)
+                                   for reason, line, column in kept)
+            sql.create_indexes(conn, indexes)
+            after = sql.last_leak_id(conn)
+            first, last = (before + 1, after) if after > before else (None, None)
+            sql.finish_dump(conn, dump_id, sorted(formats), found,
+                            {k: v for k, v in per_exchange.items() if v > 0}, rejected,
+                            rejects, first, last)
+            if state.values:
+                sql.save_state(conn, spec, state.values, now)
+    finally:
+        stream.close()
+    return _result(store, dump_id, skipped=skipped)
+
+
+def _digest(tops: list[Member]) -> tuple[bytes, int]:
+    """The dump's SHA-256: of its bytes when it is one file, page or archive; else of a
+    manifest (each member's name and SHA-256, a line each, in order). And its size."""
+    hashes: list[tuple[str, bytes]] = []
+    size = 0
+    for member in tops:
+        h = hashlib.sha256()
+        with member.open() as raw:
+            while chunk := raw.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+        hashes.append((member.name, h.digest()))
+    if len(hashes) == 1:
+        return hashes[0][1], size
+    manifest = "".join(f"{n}\t{d.hex()}\n" for n, d in hashes)
+    return hashlib.sha256(manifest.encode("utf-8")).digest(), size
+
+
+def _split(tops: list[Member]) -> list[tuple[int, int | None]]:
+    """Byte ranges for parallel readers: only a single large quote-free CSV splits."""
+    whole: list[tuple[int, int | None]] = [(0, None)]
+    if len(tops) != 1 or (tops[0].size or 0) < SPLIT_MIN_BYTES:
+        return whole
+    member = tops[0]
+    if archives.kind_of(member) is not None or not isinstance(detect(member), Delimited):
+        return whole
+    header_line, _, cells = Delimited().header(member)
+    if not TablePlan(cells).simple:
+        return whole
+    with member.open() as raw:
+        for _ in range(header_line):
+            raw.readline()
+        header_end = raw.tell()
+        raw.seek(0)
+        while chunk := raw.read(1 << 20):
+            if b'"' in chunk:
+                return whole
+        size = member.size or 0
+        cuts = [0]
+        for i in range(1, READERS):
+            raw.seek(max(size * i // READERS, header_end))
+            raw.readline()
+            cut = raw.tell()
+            if cut <= cuts[-1] or cut >= size:
+                break
+            cuts.append(cut)
+        cuts.append(size)
+    return list(zip(cuts, cuts[1:]))
+
+
+class StrictProblems(Problems):
+    """--strict: the first bad record stops the dump."""
+
+    def add(self, message: str, line: int | None = None, column: str | None = None) -> None:
+        raise InputError(message, Place(self.source, line, column))
+
+
+def _read(send: Send, tops: list[Member], default: str | None, strict: bool, cap: int,
+          start: int = 0, end: int | None = None) -> None:
+    """In a child process: read every member (or the byte range [start, end) of the one
+    CSV) and send fingerprints. Messages: ("member", reader, index, name, format, unit),
+    ("batch", reader, packed rows, bytes read), ("failed", reader, index, name, position,
+    reason), ("problems", name, kept, total)."""
+    reader = start
+    members: Iterator[Member] = itertools.chain.from_iterable(
+        archives.expand(top, cap) for top in tops)
+    many = len(tops) > 1
+    index = 0
+    while True:
+        try:
+            member = next(members)
+        except StopIteration:
+            return
+        except InputError as e:  # an archive that cannot be listed
+            if not many or strict:
+                raise
+            send(("failed", reader, -1, e.place.source if e.place else "", None, e.message))
+            many = True
+            continue
+        index += 1
+        many = many or "!" in member.name
+        problems: Problems = (StrictProblems if strict else Problems)(member.name, limit=100)
+        try:
+            fmt = detect(member)
+            if fmt is None:
+                if member.size == 0 or not member.head().strip():
+                    raise InputError("empty: nothing to read", Place(member.name))
+                raise InputError("binary data or an unknown format; not read",
+                                 Place(member.name))
+            send(("member", reader, index, member.name, fmt.name, fmt.unit))
+            for batch in _batches(member, index, fmt, problems, default, start, end):
+                send(("batch", reader, wire.pack(COLUMNS, batch[0]), batch[1]))
+                batch[0].clear()
+        except InputError as e:
+            if not many or strict:
+                raise
+            position = e.place.line if e.place else None
+            send(("failed", reader, index, member.name, position, e.message))
+        if problems:
+            send(("problems", member.name, problems.as_tuples(), problems.total))
+
+
+def _batches(member: Member, index: int, fmt: Any, problems: Problems, default: str | None,
+             start: int, end: int | None) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
+    """Batches of fingerprinted rows (COLUMNS, then the position) and the bytes read.
+    `index`: the member's number in this reader (the parent maps it to its row)."""
+    sha = hashlib.sha256
+    rows: list[tuple[Any, ...]] = []
+
+    def row(f: Found, position: int) -> tuple[Any, ...]:
+        k = sha(f.key.encode()).digest()
+        s = sha(f.secret.encode()).digest() if f.secret is not None else None
+        flags = ((PASSPHRASE if f.has_passphrase else 0)
+                 | (PASSPHRASE_UNKNOWN if f.has_passphrase is None else 0)
+                 | (SWAPPED if f.swapped else 0))
+        return (index, k, s, int.from_bytes(k[:8], "big", signed=True),
+                None if s is None else int.from_bytes(s[:8], "big", signed=True),
+                f.exchange, flags, position)
+
+    if isinstance(fmt, Delimited):
+        header_line, delimiter, cells = fmt.header(member)
+        plan = TablePlan(cells, default)
+        with member.open() as raw:
+            first_line = 1
+            if start:
+                first_line = lines_before(raw, start) + 1
+                raw.seek(start)
+            position = raw.tell()
+            for n, values in fmt.rows(member, problems, raw, header_line, delimiter,
+                                      len(cells), first_line, end):
+                f = plan.found(values)
+                if f is not None:
+                    rows.append(row(f, n))
+                    if len(rows) >= BATCH:
+                        now = raw.tell()
+                        yield rows, now - position
+                        position = now
+                        rows = []
+            yield rows, raw.tell() - position
+        return
+    loose = fmt.name == "text"
+    for record in fmt.records(member, problems):
+        for offset, f in extract(record, default, loose):
+            rows.append(row(f, record.position + offset))
+        if len(rows) >= BATCH:
+            yield rows, 0
+            rows = []
+    yield rows, member.size or 0
+
+
+def _result(store: Store, dump_id: int, already: bool = False,
+            skipped: list[str] | None = None) -> DumpResult:
+    d = sql.get_dump(store.conn, dump_id)
+    assert d is not None
+    rejects = [f"{Place(m, p, c)}: {r}" for m, p, c, r in sql.rejects_of(store.conn, dump_id,
+                                                                          20)]
+    return DumpResult(d["id"], d["name"], d["source"], d["kind"], bytes(d["sha256"]).hex(),
+                      d["size"], json.loads(d["formats"]), d["credentials"],
+                      json.loads(d["per_exchange"]), d["rejected"], rejects,
+                      d["ingested_at"], already, skipped or [])

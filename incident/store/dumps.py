@@ -1,0 +1,177 @@
+"""SQL for leak dumps: the dump, its members, its rejected records, its leaks.
+
+A dump is written inside one write transaction (the caller's): `begin_dump` inserts the
+row with zero counts, leaks go in batch by batch, `finish_dump` sets the counts. A large
+dump (at least as large as the corpus) drops the two leak indexes and rebuilds them in one
+sort at the end, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from itertools import chain
+from typing import Any
+
+ROWS_PER_STATEMENT = 100
+LEAK_INDEXES = ("leaks_key", "leaks_secret")
+_LEAK_COLUMNS = ("member_id", "position", "key_sha256", "secret_sha256", "key_prefix",
+                 "secret_prefix", "exchange_id", "flags")
+MAX_REJECTS_KEPT = 1000
+DUMP_COLUMNS = ("id", "name", "source", "kind", "sha256", "size", "formats", "credentials",
+                "per_exchange", "rejected", "ingested_at")
+
+
+def prefix(digest: bytes) -> int:
+    """The first 8 bytes of a fingerprint as the signed integer the indexes hold."""
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def dump_with_sha256(conn: sqlite3.Connection, sha256: bytes) -> tuple[int, str] | None:
+    row = conn.execute("SELECT id, name FROM dumps WHERE sha256 = ?", (sha256,)).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def begin_dump(conn: sqlite3.Connection, name: str, source: str, kind: str, sha256: bytes,
+               size: int, ingested_at: str) -> int:
+    cur = conn.execute(
+        "INSERT INTO dumps (name, source, kind, sha256, size, formats, credentials,"
+        " per_exchange, rejected, ingested_at) VALUES (?, ?, ?, ?, ?, '[]', 0, '{}', 0, ?)",
+        (name, source, kind, sha256, size, ingested_at))
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def add_member(conn: sqlite3.Connection, dump_id: int, name: str, fmt: str, unit: str) -> int:
+    cur = conn.execute("INSERT INTO dump_members (dump_id, name, format, unit)"
+                       " VALUES (?, ?, ?, ?)", (dump_id, name, fmt, unit))
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def exchange_ids(conn: sqlite3.Connection, names: Sequence[str]) -> dict[str, int]:
+    conn.executemany("INSERT OR IGNORE INTO exchanges (name) VALUES (?)",
+                     [(n,) for n in names])
+    return {n: i for i, n in conn.execute("SELECT id, name FROM exchanges")}
+
+
+class LeakWriter:
+    """Inserts one dump's leaks; the dump id goes in as a literal."""
+
+    def __init__(self, conn: sqlite3.Connection, dump_id: int) -> None:
+        self.conn = conn
+        values = f"({int(dump_id)}, {', '.join('?' * len(_LEAK_COLUMNS))})"
+        head = f"INSERT INTO leaks (dump_id, {', '.join(_LEAK_COLUMNS)}) VALUES "
+        self._one = head + values
+        self._many = head + ", ".join([values] * ROWS_PER_STATEMENT)
+
+    def insert(self, rows: Sequence[tuple[object, ...]]) -> None:
+        """Rows of (member_id, position, key_sha256, secret_sha256, key_prefix,
+        secret_prefix, exchange_id, flags)."""
+        whole = len(rows) - len(rows) % ROWS_PER_STATEMENT
+        for i in range(0, whole, ROWS_PER_STATEMENT):
+            self.conn.execute(self._many,
+                              tuple(chain.from_iterable(rows[i:i + ROWS_PER_STATEMENT])))
+        self.conn.executemany(self._one, rows[whole:])
+
+
+def count_leaks(conn: sqlite3.Connection) -> int:
+    """About how many leaks are stored (from the id range: no table scan)."""
+    row = conn.execute("SELECT max(id) - min(id) + 1 FROM leaks").fetchone()
+    return int(row[0] or 0)
+
+
+def last_leak_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM leaks").fetchone()[0])
+
+
+def delete_member_leaks(conn: sqlite3.Connection, after: int, member_id: int) -> None:
+    """Drop what a member that failed half-way had added to this dump (ids past `after`)."""
+    conn.execute("DELETE FROM leaks WHERE id > ? AND member_id = ?", (after, member_id))
+
+
+def drop_leak_indexes(conn: sqlite3.Connection) -> list[str]:
+    found = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name IN"
+                         f" ({', '.join('?' * len(LEAK_INDEXES))})", LEAK_INDEXES).fetchall()
+    for name in LEAK_INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+    return [sql for (sql,) in found]
+
+
+def create_indexes(conn: sqlite3.Connection, statements: Sequence[str]) -> None:
+    for statement in statements:
+        conn.execute(statement)
+
+
+def finish_dump(conn: sqlite3.Connection, dump_id: int, formats: Sequence[str],
+                credentials: int, per_exchange: dict[str, int], rejected: int,
+                rejects: Sequence[tuple[str, int | None, str | None, str]],
+                first_leak: int | None, last_leak: int | None) -> None:
+    conn.execute("UPDATE dumps SET formats = ?, credentials = ?, per_exchange = ?,"
+                 " rejected = ?, first_leak = ?, last_leak = ? WHERE id = ?",
+                 (json.dumps(sorted(formats)), credentials,
+                  json.dumps(dict(sorted(per_exchange.items()))), rejected, first_leak,
+                  last_leak, dump_id))
+    conn.executemany(f"INSERT INTO dump_rejects (dump_id, member, position, field, reason)"
+                     f" VALUES ({int(dump_id)}, ?, ?, ?, ?)", rejects[:MAX_REJECTS_KEPT])
+
+
+def iter_dumps(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
+    for row in conn.execute(f"SELECT {', '.join(DUMP_COLUMNS)} FROM dumps ORDER BY id"):
+        yield dict(zip(DUMP_COLUMNS, row))
+
+
+def get_dump(conn: sqlite3.Connection, dump_id: int) -> dict[str, Any] | None:
+    row = conn.execute(f"SELECT {', '.join(DUMP_COLUMNS)} FROM dumps WHERE id = ?",
+                       (dump_id,)).fetchone()
+    return None if row is None else dict(zip(DUMP_COLUMNS, row))
+
+
+def members_of(conn: sqlite3.Connection, dump_id: int) -> list[tuple[str, str, int]]:
+    """(name, format, leaks found in it) of each member."""
+    return [(n, f, c) for n, f, c in conn.execute(
+        "SELECT m.name, m.format, (SELECT count(*) FROM leaks l WHERE l.member_id = m.id"
+        " AND l.id BETWEEN coalesce(d.first_leak, 0) AND coalesce(d.last_leak, -1))"
+        " FROM dump_members m JOIN dumps d ON d.id = m.dump_id WHERE m.dump_id = ?"
+        " ORDER BY m.id", (dump_id,))]
+
+
+def rejects_of(conn: sqlite3.Connection, dump_id: int, limit: int = 50
+               ) -> list[tuple[str, int | None, str | None, str]]:
+    return list(conn.execute("SELECT member, position, field, reason FROM dump_rejects"
+                             " WHERE dump_id = ? ORDER BY rowid LIMIT ?", (dump_id, limit)))
+
+
+def seen_before(conn: sqlite3.Connection, dump_id: int) -> int:
+    """How many of the dump's leaks were already in an earlier dump (same key and
+    secret): the rest are new credentials."""
+    row = conn.execute(
+        "SELECT count(*) FROM leaks l JOIN dumps d ON d.id = ? WHERE l.id BETWEEN"
+        " d.first_leak AND d.last_leak AND EXISTS (SELECT 1 FROM leaks o WHERE"
+        " o.key_prefix = l.key_prefix AND o.key_sha256 = l.key_sha256 AND"
+        " o.secret_sha256 IS l.secret_sha256 AND o.dump_id < l.dump_id)", (dump_id,)
+    ).fetchone()
+    return int(row[0])
+
+
+def delete_dump(conn: sqlite3.Connection, dump_id: int) -> bool:
+    dump = conn.execute("SELECT first_leak, last_leak FROM dumps WHERE id = ?",
+                        (dump_id,)).fetchone()
+    if dump is None:
+        return False
+    if dump[0] is not None:
+        conn.execute("DELETE FROM leaks WHERE id BETWEEN ? AND ?", dump)
+    conn.execute("DELETE FROM dumps WHERE id = ?", (dump_id,))
+    return True
+
+
+def load_state(conn: sqlite3.Connection, source: str) -> dict[str, str]:
+    row = conn.execute("SELECT state FROM source_state WHERE source = ?", (source,)).fetchone()
+    return {} if row is None else dict(json.loads(row[0]))
+
+
+def save_state(conn: sqlite3.Connection, source: str, state: dict[str, str], now: str) -> None:
+    conn.execute("INSERT INTO source_state (source, state, updated_at) VALUES (?, ?, ?)"
+                 " ON CONFLICT (source) DO UPDATE SET state = excluded.state,"
+                 " updated_at = excluded.updated_at", (source, json.dumps(state), now))
