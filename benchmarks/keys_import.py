@@ -20,11 +20,12 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import run  # noqa: E402
 
 BASELINE = r"""
 import csv, hashlib, sys
@@ -45,19 +46,6 @@ def generate(path: Path, rows: int) -> None:
         f.write("exchange,label,api_key,api_secret\n")
         for i in range(rows):
             f.write(f"binance,user-{i:08d},{os.urandom(32).hex()},{os.urandom(32).hex()}\n")
-
-
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one child process. Dirty pages of the run before are
-    flushed first, so that no run pays for another's writes."""
-    os.sync()
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"failed: {' '.join(cmd)}")
-    return elapsed, usage.ru_maxrss / 1024
 
 
 def main() -> None:

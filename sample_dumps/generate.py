@@ -121,9 +121,9 @@ def registry_files() -> dict[str, str]:
 @dataclass(frozen=True)
 class Cred:
     exchange: str  # ccxt id
-    key: str
-    secret: str
-    passphrase: str = ""
+    key: str = field(repr=False)  # fake, but shown nowhere all the same
+    secret: str = field(repr=False)
+    passphrase: str = field(default="", repr=False)
     label: str | None = None  # the registry label, when the registry holds this key too
 
 
@@ -139,8 +139,8 @@ class Planted:
 class Placeholder:
     path: str
     member: str
-    key: str
-    secret: str
+    key: str = field(repr=False)
+    secret: str = field(repr=False)
 
 
 @dataclass

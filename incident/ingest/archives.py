@@ -74,7 +74,7 @@ def kind_of(member: Member) -> str | None:
     head = member.head()
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         try:
-            with member.open() as raw, zipfile.ZipFile(raw) as z:
+            with _seekable(member, 1 << 30) as raw, zipfile.ZipFile(raw) as z:
                 names = set(z.namelist())
         except _DAMAGE:
             return "zip"  # a damaged zip: opening it reports where
@@ -119,8 +119,21 @@ def _members(member: Member, kind: str, cap: int) -> Iterator[Member]:
                          Place(member.name)) from None
 
 
+def _seekable(member: Member, cap: int) -> BinaryIO:
+    """The member as a stream zipfile can seek: itself, or (inside a compressed tar, say)
+    its bytes in memory, up to the cap."""
+    raw = member.open()
+    if raw.seekable():
+        return raw
+    with raw:
+        data = raw.read(cap + 1)
+    if len(data) > cap:
+        raise InputError(f"larger than {cap >> 20} MiB; not read", Place(member.name))
+    return io.BytesIO(data)
+
+
 def _zip(member: Member, cap: int) -> Iterator[Member]:
-    with member.open() as raw, zipfile.ZipFile(raw) as z:
+    with _seekable(member, cap) as raw, zipfile.ZipFile(raw) as z:
         infos = [i for i in z.infolist() if not i.is_dir()]
     if len(infos) > MAX_MEMBERS:
         raise InputError(f"more than {MAX_MEMBERS:,} members", Place(member.name))
@@ -130,7 +143,7 @@ def _zip(member: Member, cap: int) -> Iterator[Member]:
             raise InputError("encrypted zip member; not read", Place(name))
 
         def opener(info: zipfile.ZipInfo = info, name: str = name) -> BinaryIO:
-            outer = member.open()
+            outer = _seekable(member, cap)
             z = zipfile.ZipFile(outer)
             return _stream(lambda: z.open(info), name, cap, z, outer)
 
@@ -138,25 +151,35 @@ def _zip(member: Member, cap: int) -> Iterator[Member]:
 
 
 def _tar(member: Member, cap: int) -> Iterator[Member]:
-    with member.open() as raw, tarfile.open(fileobj=raw, mode="r:") as t:
-        infos = []
+    """A tar read as a stream (`r|`): its source may be a decompressor that cannot seek.
+    Opening a member walks the stream again up to it."""
+    with member.open() as raw, tarfile.open(fileobj=raw, mode="r|") as t:
+        infos: list[tuple[int, str, int]] = []
         for info in t:
             if info.isfile():
-                infos.append(info)
+                infos.append((len(infos), info.name, info.size))
                 if len(infos) > MAX_MEMBERS:
                     raise InputError(f"more than {MAX_MEMBERS:,} members", Place(member.name))
-    for info in infos:
-        name = f"{member.name}!{info.name}"
+    for ordinal, inner_name, size in infos:
+        name = f"{member.name}!{inner_name}"
 
-        def opener(info: tarfile.TarInfo = info, name: str = name) -> BinaryIO:
+        def opener(ordinal: int = ordinal, name: str = name) -> BinaryIO:
             outer = member.open()
-            t = tarfile.open(fileobj=outer, mode="r:")
-            inner = t.extractfile(info)
-            if inner is None:
-                raise InputError("unreadable tar member", Place(name))
-            return _stream(lambda: inner, name, cap, t, outer)
+            t = tarfile.open(fileobj=outer, mode="r|")
+            seen = -1
+            for info in t:
+                if info.isfile():
+                    seen += 1
+                    if seen == ordinal:
+                        inner = t.extractfile(info)
+                        if inner is not None:
+                            return _stream(lambda: inner, name, cap, t, outer)
+                        break
+            t.close()
+            outer.close()
+            raise InputError("the archive changed while it was read", Place(name))
 
-        yield Member(name, opener, info.size)
+        yield Member(name, opener, size)
 
 
 _OPEN: dict[str, Callable[[BinaryIO], Any]] = {

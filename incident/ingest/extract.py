@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 
 from incident.exchanges.names import lookup
 from incident.ingest import names
+from incident.ingest.decode import decode_line
 from incident.ingest.interface import Found, Record
-from incident.ingest.shapes import classify, is_placeholder, key_exchanges, shapes_for_key_length
+from incident.ingest.shapes import (classify, classify_canonical, is_placeholder,
+                                    key_exchanges, shapes_for_key_length)
 from incident.secret import canonical
 
 UNKNOWN = "unknown"
@@ -36,17 +38,63 @@ _ASSIGN = re.compile(
 _SPLIT = re.compile(r"[\s|,;:]+")
 
 
-def _plausible(value: str) -> bool:
-    """Not a placeholder. Cheap for the common case: a long value with many distinct
-    characters, as random keys have (the full test only for the rest)."""
-    if (len(value) >= 16 and len(set(value)) >= 16 and not _REPEAT.fullmatch(value)
-            and not _TEMPLATE_CHARS.search(value)):
+_EDGE = frozenset(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f'\"`")
+_REPEAT = re.compile(r"(.{1,32}?)\1+")
+_TEMPLATE_CHARS = re.compile(r"[<>{}\[\]$%]|\.\.\.|\*\*\*|(?i:your|change.?me|example)")
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def fix_text(value: str) -> str:
+    """A value read with surrogate escapes: the bytes that were not UTF-8 decoded as cp1252
+    (latin-1 where cp1252 has no character), as the rest of the ingester does."""
+    return decode_line(value.encode("utf-8", errors="surrogateescape"))[0]
+
+
+def _canon(value: str) -> str:
+    """canonical(), with the common case (plain ASCII, nothing to strip) answered at once."""
+    if value and value.isascii() and value[0] not in _EDGE and value[-1] not in _EDGE:
+        return value
+    if not value.isascii() and _SURROGATE.search(value):  # bytes that were not UTF-8
+        value = fix_text(value)
+    return canonical(value)
+
+
+def _plausible(value: str, shaped: bool) -> bool:
+    """Not a placeholder. Cheap for what random keys look like (the full test for the
+    rest): a shaped value whose first character is not everywhere and whose start does
+    not come round again; an unshaped one with many distinct characters."""
+    if shaped and len(value) > 8 and value.count(value[0]) <= 4 \
+            and value.find(value[:8], 1) < 0:
+        return True
+    if (not shaped and len(value) >= 16 and len(set(value)) >= 16
+            and not _REPEAT.fullmatch(value) and not _TEMPLATE_CHARS.search(value)):
         return True
     return not is_placeholder(value)
 
 
-_REPEAT = re.compile(r"(.{1,32}?)\1+")
-_TEMPLATE_CHARS = re.compile(r"[<>{}\[\]$%]|\.\.\.|\*\*\*|(?i:your|change.?me|example)")
+def make(key: str, secret: str | None, passphrase: bool | None, stated: str | None,
+         default: str | None) -> Found | None:
+    """A credential from a key and a secret as read, or None when the key is empty or a
+    placeholder (a placeholder secret is dropped, the key kept)."""
+    key = _canon(key)
+    if not key:
+        return None
+    if secret is not None:
+        secret = _canon(secret) or None
+    shape = classify_canonical(key, secret)
+    swapped = shape is not None and shape.swapped
+    if swapped:
+        key, secret = secret, key  # type: ignore[assignment]  # both set when swapped
+    if not _plausible(key, shape is not None):
+        return None
+    if secret is not None and not _plausible(secret, shape is not None):
+        secret = None
+    if shape is None and (stated or default) is None:
+        shape = classify_canonical(key, None)
+    exchange = stated or default or (shape.exchange if shape else None) or UNKNOWN
+    return Found(key, secret, passphrase, exchange, swapped)
 
 
 @dataclass(slots=True)
@@ -73,18 +121,7 @@ def _exchange_of(text: str | None) -> str | None:
 def _finish(d: _Draft, default: str | None) -> Found | None:
     if d.key is None:
         return None
-    key = canonical(d.key)
-    secret = canonical(d.secret) if d.secret is not None else None
-    if not key or not _plausible(key):
-        return None
-    if secret is not None and (not secret or not _plausible(secret)):
-        secret = None
-    shape = classify(key, secret)
-    swapped = bool(shape and shape.swapped)
-    if swapped and secret is not None:
-        key, secret = secret, key
-    exchange = d.exchange or default or (shape.exchange if shape else None) or UNKNOWN
-    return Found(key, secret, d.passphrase, exchange, swapped)
+    return make(d.key, d.secret, d.passphrase, d.exchange, default)
 
 
 def from_fields(fields: Sequence[tuple[str, str]], stated: str | None = None,
@@ -312,6 +349,7 @@ class TablePlan:
                     self._exchanges.clear()
                 self._exchanges[raw] = _exchange_of(raw)
             stated = self._exchanges[raw]
-        pp = None if self.passphrase is None else bool(canonical(cells[self.passphrase]))
-        secret = None if self.secret is None else cells[self.secret]
-        return _finish(_Draft(cells[self.key], secret, pp, stated), self.default)
+        pp = None if self.passphrase is None else bool(cells[self.passphrase].strip(
+            " \t'\"`"))
+        return make(cells[self.key], None if self.secret is None else cells[self.secret], pp,
+                    stated, self.default)

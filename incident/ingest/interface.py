@@ -25,7 +25,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, ClassVar
+from typing import BinaryIO, ClassVar, NamedTuple
 
 from incident.errors import InputError, Place, Problems
 
@@ -119,15 +119,23 @@ class Format:
         raise NotImplementedError
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
-    """One credential found in a record: plaintext, in memory only, until fingerprinted."""
+class Found(NamedTuple):
+    """One credential found in a record: plaintext, in memory only, until fingerprinted.
+    (A tuple, because a million of them are made in a hot loop; its repr is masked.)"""
 
-    key: str = field(repr=False)
-    secret: str | None = field(repr=False)
+    key: str
+    secret: str | None
     has_passphrase: bool | None  # None: the record cannot say (no passphrase field)
     exchange: str  # a ccxt id, or "unknown"
     swapped: bool = False  # the secret stood where the key should (now put right)
+
+    def __repr__(self) -> str:
+        return (f"Found(key=<masked>, secret={'<masked>' if self.secret else None}, "
+                f"has_passphrase={self.has_passphrase}, exchange={self.exchange!r}, "
+                f"swapped={self.swapped})")
+
+    def __str__(self) -> str:
+        return self.__repr__()
 
 
 @dataclass(frozen=True, slots=True)

@@ -310,26 +310,36 @@ def _batches(member: Member, index: int, fmt: Any, problems: Problems, default: 
                 None if s is None else int.from_bytes(s[:8], "big", signed=True),
                 f.exchange, flags, position)
 
-    if isinstance(fmt, Delimited):
+    if isinstance(fmt, Delimited):  # the hot loop of a large dump: names bound locally
         header_line, delimiter, cells = fmt.header(member)
-        plan = TablePlan(cells, default)
+        found = TablePlan(cells, default).found
+        prefix = int.from_bytes
         with member.open() as raw:
             first_line = 1
             if start:
                 first_line = lines_before(raw, start) + 1
                 raw.seek(start)
-            position = raw.tell()
+            seekable = raw.seekable()  # an archive member streams: no byte progress
+            tell = raw.tell if seekable else (lambda: 0)
+            position = tell()
             for n, values in fmt.rows(member, problems, raw, header_line, delimiter,
                                       len(cells), first_line, end):
-                f = plan.found(values)
-                if f is not None:
-                    rows.append(row(f, n))
-                    if len(rows) >= BATCH:
-                        now = raw.tell()
-                        yield rows, now - position
-                        position = now
-                        rows = []
-            yield rows, raw.tell() - position
+                f = found(values)
+                if f is None:
+                    continue
+                k = sha(f.key.encode()).digest()
+                s = None if f.secret is None else sha(f.secret.encode()).digest()
+                rows.append((index, k, s, prefix(k[:8], "big", signed=True),
+                             None if s is None else prefix(s[:8], "big", signed=True),
+                             f.exchange, ((PASSPHRASE if f.has_passphrase else 0)
+                                          | (PASSPHRASE_UNKNOWN if f.has_passphrase is None
+                                             else 0) | (SWAPPED if f.swapped else 0)), n))
+                if len(rows) >= BATCH:
+                    now = tell()
+                    yield rows, now - position
+                    position = now
+                    rows = []
+            yield rows, tell() - position if seekable else member.size or 0
         return
     loose = fmt.name == "text"
     for record in fmt.records(member, problems):

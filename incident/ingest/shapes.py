@@ -90,17 +90,28 @@ def shapes_for_key_length(n: int) -> tuple[Shape, ...]:
     return tuple(s for (lo, hi), s in _KEY_WIDTHS if lo <= n <= hi)
 
 
+_MATCHES = {(s.exchange, swapped): Match(s.exchange, swapped) for s in SHAPES
+            for swapped in (False, True)}
+
+
 def classify(key: str, secret: str | None = None) -> Match | None:
-    """The exchange whose shape the canonical pair fits, trying the swapped pair second."""
-    key = canonical(key)
+    """The exchange whose shape the pair fits, trying the swapped pair second."""
+    return classify_canonical(canonical(key), None if secret is None else canonical(secret))
+
+
+def classify_canonical(key: str, secret: str | None) -> Match | None:
+    """classify for values already canonical: the hot loop of a large dump."""
     for shape in shapes_for_key_length(len(key)):
-        if shape.fits(key, secret):
-            return Match(shape.exchange, swapped=False)
+        if shape.key.fullmatch(key) and (secret is None or shape.secret.fullmatch(
+                secret if shape.secret_canonical is canonical else
+                shape.secret_canonical(secret))):
+            return _MATCHES[(shape.exchange, False)]
     if secret is not None:
-        secret_key = canonical(secret)
-        for shape in shapes_for_key_length(len(secret_key)):
-            if shape.fits(secret_key, key):
-                return Match(shape.exchange, swapped=True)
+        for shape in shapes_for_key_length(len(secret)):
+            if shape.key.fullmatch(secret) and shape.secret.fullmatch(
+                    key if shape.secret_canonical is canonical else
+                    shape.secret_canonical(key)):
+                return _MATCHES[(shape.exchange, True)]
     return None
 
 

@@ -16,7 +16,7 @@ import codecs
 import csv
 import io
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from incident.errors import InputError, Place, Problems
 from incident.ingest import names
@@ -80,9 +80,22 @@ def find_header(lines: list[str]) -> tuple[int, str, list[str]] | None:
             if delimiter not in line:
                 continue
             cells = next(csv.reader([line], delimiter=delimiter))
-            if names.header_score(cells) >= 2 and len(cells) >= 2:
+            if names.header_score(cells) >= 2 and len(cells) >= 2 \
+                    and _rows_agree(lines[i + 1:], delimiter, len(cells)):
                 return i, delimiter, [c.strip() for c in cells]
     return None
+
+
+def _rows_agree(rows: list[str], delimiter: str, width: int) -> bool:
+    """Whether the lines after a would-be header are rows of it: most of them as wide (a
+    paste of `key:secret` lines under a `exchange | key | secret` title is no table)."""
+    if not rows:
+        return True
+    try:
+        widths = [len(cells) for cells in csv.reader(rows, delimiter=delimiter)]
+    except csv.Error:
+        return False
+    return sum(w == width for w in widths) >= 0.8 * len(widths)
 
 
 class Delimited(Format):
@@ -114,50 +127,74 @@ class Delimited(Format):
              delimiter: str, width: int, start_line: int = 1, end: int | None = None
              ) -> Iterator[tuple[int, list[str]]]:
         """(line, cells) of each data row after the header, from `raw` positioned at
-        `start_line`. Ragged rows are problems, not rows."""
-        lines = stream_lines(raw, member.name, start_line, end)
-        pending: list[str] = []
-        first = 0
-        for n, line in lines:
-            if n <= header_line:
-                continue
-            if not pending and '"' not in line:
-                stripped = line.rstrip("\r\n")
-                if not stripped.strip():
+        `start_line` (up to byte `end`). The csv module parses (a quoted field may span
+        lines: a row is numbered by its first line); ragged rows are problems, not rows.
+        Bytes that are not UTF-8 come through as surrogate escapes (see fix_text)."""
+        encoding = bom_encoding(raw.peek(4)[:4] if hasattr(raw, "peek") else b"")
+        if encoding not in ("utf-16", "utf-32"):
+            encoding = "utf-8-sig" if start_line == 1 else "utf-8"
+        source = raw if end is None else _Window(raw, end)
+        text = io.TextIOWrapper(source, encoding=encoding, errors="surrogateescape",  # type: ignore[type-var]
+                                newline="")
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
+        before = start_line - 1  # lines above the first this reader sees
+        done = 0  # lines the reader has consumed
+        try:
+            while True:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as e:
+                    problems.add(_csv_reason(e), before + done + 1)
+                    done = reader.line_num
                     continue
-                cells = stripped.split(delimiter)
+                except UnicodeDecodeError:
+                    raise InputError(f"not valid {encoding.upper()} text",
+                                     Place(member.name, before + done + 1)) from None
+                n, done = before + done + 1, reader.line_num
+                if n <= header_line or not cells or (len(cells) == 1 and not cells[0].strip()):
+                    continue
                 if len(cells) != width:
                     problems.add(f"{len(cells)} columns, the header has {width}", n)
                     continue
                 yield n, cells
-                continue
-            if not pending:
-                first = n
-            pending.append(line)
-            if ("".join(pending).count('"') % 2) == 1 and len(pending) < 100:
-                continue  # a quoted field runs on to the next line
-            text = "".join(pending)
-            pending = []
-            try:
-                cells = next(csv.reader(io.StringIO(text), delimiter=delimiter, strict=True),
-                             [])
-            except csv.Error:
-                problems.add("malformed quoting", first)
-                continue
-            if not cells or not any(c.strip() for c in cells):
-                continue
-            if len(cells) != width:
-                problems.add(f"{len(cells)} columns, the header has {width}", first)
-                continue
-            yield first, cells
-        if pending:
-            problems.add("a quoted field is never closed", first)
+        finally:
+            text.detach()
 
     def records(self, member: Member, problems: Problems) -> Iterator[Record]:
         header_line, delimiter, cells = self.header(member)
         with member.open() as raw:
             for n, row in self.rows(member, problems, raw, header_line, delimiter, len(cells)):
                 yield Record(n, list(zip(cells, row)))
+
+
+def _csv_reason(error: csv.Error) -> str:
+    """The csv module's message, which names a character class, never the content."""
+    text = str(error)
+    if "field larger" in text:
+        return "a field longer than the csv limit (131,072 characters)"
+    if "new-line" in text or "newline" in text:
+        return "a line break inside an unquoted field"
+    return "malformed quoting"
+
+
+class _Window(io.RawIOBase):
+    """The bytes of a stream up to an offset: one reader's range of a split file."""
+
+    def __init__(self, raw: BinaryIO, end: int) -> None:
+        self.raw, self.left = raw, end - raw.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.left <= 0:
+            return 0
+        data = self.raw.read(min(len(buffer), self.left))
+        self.left -= len(data)
+        buffer[:len(data)] = data
+        return len(data)
 
 
 class Lines(Format):

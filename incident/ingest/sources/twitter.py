@@ -118,11 +118,14 @@ class TwitterSource(Source):
         if not token:
             raise InputError(f"twitter: set {TOKEN_VARIABLE} to a Twitter API bearer token")
         client = tweepy.Client(bearer_token=token, return_type=dict, wait_on_rate_limit=False)
-        client.session = _TimeoutSession(self.options.timeout)
-        web = new_session()
+        client.session = api = _TimeoutSession(self.options.timeout)
         try:
             tweets = self._read(client, handle, query)
-            del client
+        finally:
+            api.close()
+            del client  # tweepy keeps its own copy of the token
+        web = new_session()
+        try:
             seen: set[str] = set()
             for tweet in sorted(tweets, key=lambda t: t.id):
                 name = f"{self.place}/status/{tweet.id}"
@@ -145,8 +148,11 @@ class TwitterSource(Source):
             user = self._call(client.get_user, username=handle).get("data")
             if not isinstance(user, dict) or "id" not in user:
                 raise InputError("no such user", Place(self.place))
+            if not str(user["id"]).isdigit():
+                raise _unexpected()
             pages: Callable[..., Any] = client.get_users_tweets
-            first, cursor = (user["id"],), "pagination_token"
+            first: tuple[str | None, ...] = (str(user["id"]),)
+            cursor = "pagination_token"
         else:
             pages, first, cursor = client.search_recent_tweets, (query,), "next_token"
         tweets: list[Tweet] = []
@@ -154,8 +160,11 @@ class TwitterSource(Source):
         for _ in range(self.max_pages):
             more = {cursor: next_token} if next_token else {}
             page = self._call(pages, *first, **params, **more)
-            tweets.extend(Tweet.of(t) for t in page.get("data") or [])
-            next_token = (page.get("meta") or {}).get("next_token")
+            try:
+                tweets.extend(Tweet.of(t) for t in page.get("data") or [])
+                next_token = (page.get("meta") or {}).get("next_token")
+            except (AttributeError, KeyError, TypeError, ValueError):
+                raise _unexpected() from None
             if not next_token:
                 break
         if next_token:
@@ -227,6 +236,10 @@ def _target(spec: str) -> tuple[str | None, str | None]:
     if rest.startswith("search:") and rest[len("search:"):].strip():
         return None, rest[len("search:"):]
     raise InputError("twitter: expected twitter:@handle or twitter:search:QUERY")
+
+
+def _unexpected() -> ServiceError:
+    return ServiceError("twitter: the API answered in an unexpected shape")
 
 
 def _status(e: Any) -> int | str:

@@ -1,0 +1,12 @@
+CREATE TABLE public.keys (
+    id integer NOT NULL,
+    api_key text,
+    api_secret text
+);
+
+COPY public.keys (id, api_key, api_secret) FROM stdin;
+1	Z7XKicr9vBdJ9F6sJrvNiJaE3UjfHTo4aQcErxoQ5EmzQPW5jlhbnvlOzqGZmlD9	zuwIER34a4JZLqEprj4CYJ1UZRCvLYlb0FB8My5Lm6r2dyxthhP2Hec8CfzzAo6L
+2	hF7BlK4LzamJBC3zKVSCk9oaJJCtycXHmKhOXG2GJsq1TJ3QBpe6IBsnmD4i0a7w
+3	KD7As0ia1H7rLuM4anwWMy4saAnKrxuQ81jIuLOdPSNlr16GcmKz3SoPT3WMNbGC	7NqeEkPM4XRYSmSToUFHvq39H8kFhHK3utbp5dw1GmXq8JI1hGMFvOw3SBzXjv8y	3DMnBQhwNfeuN10geMJe6KIGHM8RDTyULYqPRckMJlrHb4Lx0EmcO8okYOKjs38I
+4	rpLwGKOF5QcoZ2C8oG2tmMRTwjDSkq3iA8r5IslWdpZsUdtnNjLf8j82DhMFVHev	\N
+\.

@@ -1,0 +1,2 @@
+INSERT INTO `keys` (`api_key`, `api_secret`) VALUES ('8S660NSYU4ji5pE0lKPZmh7BpWIJxvkrGtUDXUdKPykUCh2M78chz4Tmt8kZhV5S', 'Gwz7SnuNUfeQ6Rnxf7Bn2JDuOz3VbrKMUyUlSX1gibye5htLkt5ZjJshpbgRMZLv') ('ocKOYGbaKa9d5yHG529Wq0NVzPpqsLOXtp62CMX9YGfIVZjWYNUnP66aGuHvaET9', '9vnQ6Qn9aqpUF8axhRgwQfPDO69zRujCsxm9pxZU6ONGyIiv0QYcQscayrEzNsb7');
+INSERT INTO `keys` (`api_key`, `api_secret`) VALUES ('tPpYYdFgEa13gSPQRNKT68yjCUxgLnCV0dT7tej5OGk3IUbTzdpuVJjvTqhk4Zud', '4H7Jv0AK0lNKabhotuem2A5fKgctgSaFTNHuXjoSqkWlPx7rSkeoefwROw6SiG22');

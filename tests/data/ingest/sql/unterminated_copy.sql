@@ -1,0 +1,3 @@
+COPY public.keys (id, api_key, api_secret) FROM stdin;
+1	otVrS0ooGfHhrLBRED7HqRdDfpbVz5Dp60wsH8ShxYYbOVWdTmFLtxBSWbXsVLF1	FzvW1AMpgW20Y1FNuw90jX2KlzZ1ukgS7TZkjIKwRzCNmMeAIJqWzuI5uhOKVL1T
+2	LhT9T6TNr2XF8aSUI6G3fvwaTBuJdry5rffWltzMovJC5LhBuIglmiRgC2mQXwWS	V9x7wFuQsqh3z39RSLMLY6GpoQ2MRlyMtJmRzrzNBEaZGMWoAUNuaqBbv4k0wmbJ

@@ -1,0 +1,2 @@
+INSERT INTO `keys` (`api_key`, `api_secret`) VALUES ('ujRgKzQdb7hocjRkcRZucGI6zZ2ZuP3mMtR61ctXYgpkfykubesrdMg0tzto1NsB', '7kkv6sagzBLYKQA7mvPCItF0RMCDK4H9y4ECTVs0QtXSrpsYOWLrzFX9GTaRaodq'), ('mWXYIR0Lg5CzRL6tCTFwcI5bLAlKqSr3xwUUB9sGVPmz6WTQkFfbDMw4qLVsjRJ5';
+INSERT INTO `keys` (`api_key`, `api_secret`) VALUES ('oiwJQWT2Jdbm1GOCWLaGBC7o637bQ3IcGyZA7D4D0O5GrivFYVClo6sFt4guJA6x', 'SBdeYDF3WdiIwrSfA23HGrIMEOfcQAPddWTWxDkvZwRYcL8H66PQ8Sq0LplwU25O');

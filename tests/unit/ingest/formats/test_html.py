@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from incident.errors import InputError, Problems
+from incident.ingest.formats.html import Html
+from incident.ingest.interface import Member, Record
+
+DATA = Path(__file__).resolve().parents[3] / "data" / "ingest" / "html"
+K = "FAKEq8Zk2mT9vL4xR7pW3nB6cY1dH5jF0sG8aE2uQ7iO4wX9rT6yU3pL1kM5nB8v"
+S = "FAKEh3Jd8Ks2Lq9Wm4Nx7Pc1Vb6Zr5Ty0Ua8Ie3Ow2Qp9As4Df7Gh1Jk6Lz5Xc3V"
+K2, S2 = "FAKEv7dkHGQSdOUzzQ", "FAKEYPFRwlKd1ygZqN0O4lrE8dvvZmrv82Cv"
+
+Row = tuple[int, list[tuple[str, str]], str, str | None]
+
+
+def read(payload: str | bytes, name: str = "page.html") -> tuple[list[Row], list[str]]:
+    data = payload.encode() if isinstance(payload, str) else payload
+    problems = Problems(name)
+    records = [(r.position, list(r.fields), r.text, r.sub)
+               for r in Html().records(Member.of_bytes(name, data), problems)]
+    return records, [str(p) for p in problems.kept]
+
+
+def body(inner: str) -> str:
+    return f"<!DOCTYPE html>\n<html><head><title>Paste 27/12</title></head><body>{inner}" \
+           f"</body></html>\n"
+
+
+CASES: list[tuple[str, list[Row]]] = [
+    (body(f'<textarea class="paste">\n# key:secret &lt;3\n{K}:{S}\n</textarea>'
+          f"<p>Posted by <b>a guest</b></p>"),
+     [(1, [], f"# key:secret <3\n{K}:{S}", "textarea"),
+      (2, [], "Paste 27/12\nPosted by a guest", None)]),
+    (body(f"<pre><code>apiKey: '{K}'\n  secret: '{S}'</code></pre>"
+          f"<p>inline <code>{K2}</code> here</p>"),
+     [(1, [], f"apiKey: '{K}'\n  secret: '{S}'", "pre"), (2, [], K2, "code"),
+      (3, [], "Paste 27/12\ninline here", None)]),
+    (body(f"<script>const cfg = {{apiKey: '{K}'}};</script><script src='/a.js'></script>"
+          f"<style>p {{color: red}}</style><div>Visible</div>"),
+     [(1, [], f"const cfg = {{apiKey: '{K}'}};", "script"),
+      (2, [], "Paste 27/12\nVisible", None)]),
+    (body(f"<table><thead><tr><th>Exchange</th><th>API key</th><th>Secret</th></tr></thead>"
+          f"<tbody><tr><td>OKX</td><td><code>{K}</code></td><td>{S}</td><td>x</td></tr>"
+          f"<tr></tr><tr><td></td><td></td></tr></tbody></table>"
+          f"<table><tr><td>api_key</td><td>api_secret</td></tr>"
+          f"<tr><td>{K2}</td><td>{S2}</td></tr></table>"
+          f"<table><tr><td>just</td><td>layout</td></tr></table>"),
+     [(1, [("Exchange", "OKX"), ("API key", K), ("Secret", S), ("4", "x")], "", "table 1"),
+      (2, [("api_key", K2), ("api_secret", S2)], "", "table 2"),
+      (3, [], "Paste 27/12\njust layout", None)]),
+    (body(f'<form><input name="apiKey" value="{K}"><input type="password" id="sec" '
+          f'value="{S}"><input type="submit" value="Save"><input value=""></form>'),
+     [(1, [("apiKey", K), ("sec", S)], "Paste 27/12", None)]),
+    ("<html><body></body></html>", []),
+]
+
+
+@pytest.mark.parametrize("payload, expected", CASES)
+def test_html_records(payload: str, expected: list[Row]) -> None:
+    assert read(payload) == (expected, [])
+
+
+# (payload, whether Html claims it)
+SNIFF: list[tuple[str | bytes, bool]] = [
+    ("<!DOCTYPE html>\n<html></html>", True),
+    ("<!doctype HTML><title>x</title>", True),
+    ("  \n<html lang='en'><body>x</body></html>", True),
+    (codecs.BOM_UTF8 + b"<html><body>x</body></html>", True),
+    ('<?xml version="1.0"?>\n<!-- saved -->\n<html xmlns="x"></html>', True),
+    ("<body>x</body>", True),
+    ('<!DOCTYPE html><html><div class="message default" id="message12">'
+     '<div class="text">x</div></div></html>', False),  # Telegram's, not generic HTML
+    ("Saved page follows: <html><body>x</body></html>", False),
+    ("# README\n\nUse <html> tags.", False),
+    ("<htmlx>", False),
+    (b"<html>\x00\x01\x02\x03\x00\x00\x00", False),
+]
+
+
+@pytest.mark.parametrize("payload, claimed", SNIFF)
+def test_sniff(payload: str | bytes, claimed: bool) -> None:
+    data = payload.encode() if isinstance(payload, str) else payload
+    assert Html().sniff(Member.of_bytes("page", data)) is claimed
+
+
+def test_a_binary_member_is_refused_by_place() -> None:
+    with pytest.raises(InputError) as e:
+        read((DATA / "nul_byte.html").read_bytes(), "nul_byte.html")
+    assert str(e.value) == "nul_byte.html: binary data, not text"
+
+
+SEED = CASES[0][0] + CASES[1][0] + CASES[3][0] + CASES[4][0]
+JUNK = st.text(alphabet="<>/=\"' &;!-abtdrhx\n", max_size=8)
+
+
+def survive(data: bytes) -> None:
+    try:
+        for record in Html().records(Member.of_bytes("fuzz", data), Problems("fuzz")):
+            assert isinstance(record, Record) and record.position >= 1
+    except InputError as e:
+        assert "FAKE" not in str(e)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 5000), st.integers(0, 20), JUNK), max_size=6))
+def test_mutated_pages_raise_only_input_errors(edits: list[tuple[int, int, str]]) -> None:
+    text = SEED
+    for at, cut, junk in edits:
+        at %= len(text) + 1
+        text = text[:at] + junk + text[at + cut:]
+    survive(text.encode())
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode)))
+def test_random_bytes_raise_only_input_errors(data: bytes) -> None:
+    Html().sniff(Member.of_bytes("fuzz", data))
+    survive(data)
