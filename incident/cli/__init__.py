@@ -7,7 +7,6 @@ service failed; 128 unexpected (a traceback only with --debug, and never local v
 from __future__ import annotations
 
 import sys
-import traceback
 from typing import Any
 
 import typer
@@ -15,7 +14,7 @@ import typer
 from incident import __version__
 from incident.cli import dumps, keys
 from incident.cli.ingest import ingest_command
-from incident.cli.output import Context, err_console
+from incident.cli.output import Context, err_console, safe_traceback
 from incident.errors import ExitCode, IncidentError, OutputClosed
 from incident.settings import Settings
 
@@ -57,7 +56,7 @@ def root(
 ) -> None:
     # --debug is read by run() from the arguments themselves, so that it also covers a
     # failure before this callback (parsing, settings).
-    ctx.obj = Context(settings=Settings.from_env())
+    ctx.obj = Context(settings=Settings.from_env(), debug=debug)
 
 
 def run(args: list[str] | None = None) -> int:
@@ -124,33 +123,6 @@ def _command_words() -> set[str]:
 
     walk(typer.main.get_command(app))
     return words
-
-
-def safe_traceback(error: BaseException) -> str:
-    """A traceback that shows code, never values: the frames (file, line, source line) and
-    each exception's type. Messages are withheld, except our own (IncidentError's never
-    quote input); a worker process's traceback is added the same way."""
-    parts: list[str] = []
-    seen: set[int] = set()
-    e: BaseException | None = error
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        message = str(e) if isinstance(e, IncidentError) else "(message withheld)"
-        parts.insert(0, "Traceback (most recent call last):\n"
-                     + "".join(traceback.format_tb(e.__traceback__))
-                     + f"{type(e).__module__}.{type(e).__qualname__}: {message}\n")
-        remote = getattr(e, "remote_traceback", "")
-        if remote:
-            parts.insert(0, "In the worker process:\n" + _withhold_last_line(remote))
-        e = e.__cause__ or e.__context__
-    return "\n".join(parts)
-
-
-def _withhold_last_line(text: str) -> str:
-    """A formatted traceback with its final 'Type: message' line cut to the type."""
-    lines = text.rstrip("\n").split("\n")
-    lines[-1] = lines[-1].split(":", 1)[0] + ": (message withheld)"
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 
-from incident.cli.output import byte_progress, emit_json, open_store, say
+from incident.cli.output import (byte_progress, ctx_of, emit_json, open_store, safe_traceback,
+                                 say)
 from incident.errors import ExitCode, ServiceError
 from incident.ingest.interface import SourceOptions
-from incident.ingest.pipeline import DumpResult, IngestOptions, SourceFailure, ingest
+from incident.ingest.pipeline import (DumpResult, IngestOptions, NothingNew, SourceFailure,
+                                      ingest)
 
 
 def ingest_command(
@@ -43,13 +46,19 @@ def ingest_command(
         results = ingest(store, sources, options, progress)
     dumps = [r for r in results if isinstance(r, DumpResult)]
     failures = [r for r in results if isinstance(r, SourceFailure)]
+    nothing = [r for r in results if isinstance(r, NothingNew)]
     if json_out:
         emit_json({"dumps": [d.to_json() for d in dumps],
+                   "nothing_new": [n.to_json() for n in nothing],
                    "failures": [f.to_json() for f in failures]})
+    for n in nothing:
+        say(f"{n.source}: {n.reason}")
     for d in dumps:
         _report(d, quiet=json_out)
     for f in failures:
         say(f"error: {f.error}")
+        if ctx_of(ctx).debug and f.error.exit_code == ExitCode.UNEXPECTED:
+            sys.stderr.write(safe_traceback(f.error))
     if not failures:
         return ExitCode.OK
     if any(isinstance(f.error, ServiceError) for f in failures):

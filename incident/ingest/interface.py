@@ -172,6 +172,7 @@ class Source:
         self.spec = spec
         self.options = options
         self.state = state
+        self.skipped: list[str] = []  # what was left out, by place: "URL: HTTP 404"
 
     @classmethod
     def handles(cls, spec: str) -> bool:

@@ -81,6 +81,15 @@ class DumpResult:
 
 
 @dataclass(frozen=True)
+class NothingNew:
+    source: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "nothing_new": self.reason}
+
+
+@dataclass(frozen=True)
 class SourceFailure:
     source: str
     error: IncidentError
@@ -91,9 +100,9 @@ class SourceFailure:
 
 
 def ingest(store: Store, specs: list[str], options: IngestOptions,
-           progress: Progress | None = None) -> list[DumpResult | SourceFailure]:
+           progress: Progress | None = None) -> list[DumpResult | NothingNew | SourceFailure]:
     default = resolve(options.exchange) if options.exchange else None
-    out: list[DumpResult | SourceFailure] = []
+    out: list[DumpResult | NothingNew | SourceFailure] = []
     for spec in specs:
         named = options
         if options.name and len(specs) > 1:  # one name for several dumps: tell them apart
@@ -106,13 +115,15 @@ def ingest(store: Store, specs: list[str], options: IngestOptions,
 
 
 def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | None,
-               progress: Progress | None) -> DumpResult:
+               progress: Progress | None) -> DumpResult | NothingNew:
     state = SourceState(sql.load_state(store.conn, spec))
     source = source_for(spec, options.sources, state)
     tops = list(source.members())
-    skipped = list(getattr(source, "skipped", []))
+    skipped = list(source.skipped)
+    if not tops and source.kind == "twitter":
+        return NothingNew(spec, "no new tweets since the last run")
     if not tops:
-        raise InputError("nothing to ingest (no files, or no new tweets)", Place(spec))
+        raise InputError("nothing to ingest: an empty directory", Place(spec))
     digest, size = _digest(tops)
     existing = sql.dump_with_sha256(store.conn, digest)
     if existing is not None:

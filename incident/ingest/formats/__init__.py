@@ -8,6 +8,8 @@ before plain lines, which take any text that is left.
 from __future__ import annotations
 
 from incident.ingest.formats.delimited import Delimited, Lines
+from incident.ingest.formats.sql import SqlDump
+from incident.ingest.formats.xlsx import Xlsx
 from incident.ingest.interface import Format, Member
 
 FORMATS: dict[str, Format] = {}
@@ -15,7 +17,7 @@ FORMATS: dict[str, Format] = {}
 
 def _register() -> None:
     ordered: list[Format] = []
-    ordered += [Delimited(), Lines()]
+    ordered += [Xlsx(), SqlDump(), Delimited(), Lines()]
     for fmt in ordered:
         FORMATS[fmt.name] = fmt
 

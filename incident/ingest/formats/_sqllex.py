@@ -223,9 +223,12 @@ class Lexer:
         first = item.first
         if first is None:
             return None
-        if item.strings == 1:  # 'x', _binary 'x', 'x'::text, CAST('x' AS CHAR)
-            return item.string
-        if item.count == 1:
+        if item.strings == 1:  # 'x', _binary 'x', 'x'::text, CAST('x' AS CHAR), X'78'
+            hexed = item.count == 2 and first.kind == "word" and first.value in ("X", "x")
+            return (hexed and _unhex(item.string)) or item.string
+        if item.count == 1:  # NULL, 5, true, 0x78 (mysqldump --hex-blob)
+            if first.value[:2] in ("0x", "0X"):
+                return _unhex(first.value[2:]) or first.value
             return None if first.is_word("NULL") else first.value
         return self.text[first.start:item.end]  # -5, 1.5, now(), CONCAT('a', 'b')
 
@@ -245,6 +248,15 @@ class Lexer:
             line += 1
         self._at, self._line = self.pos, line
         yield self.pos, line, None
+
+
+def _unhex(digits: str) -> str | None:
+    """The text a hex literal spells, if it is printable UTF-8 (a key in a binary column)."""
+    try:
+        text = bytes.fromhex(digits).decode("utf-8")
+    except ValueError:
+        return None
+    return text if text.isprintable() and text else None
 
 
 def copy_value(field: str) -> str | None:

@@ -20,6 +20,7 @@ _ASSIGN = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*)")
 _CLOSING = {'"': re.compile(r'(?:[^"\\]|\\.)*"'), "'": re.compile(r"[^']*'")}
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
 _ESCAPE = re.compile(r"\\(.)")
+_CODE_SUFFIXES = ("py", "js", "ts", "mjs", "cjs", "jsx", "tsx")
 MAX_QUOTED_LINES = 64  # a quoted value may span lines (a PEM key), up to this many
 
 
@@ -59,6 +60,8 @@ class EnvFile(Format):
         base = member.basename.lower()
         if text is None or base == ".env" or base.endswith(".env") or base.startswith(".env."):
             return text is not None
+        if member.suffix in _CODE_SUFFIXES:  # a module of assignments is still code
+            return False
         lines = [x for x in split_lines(text) if x.strip() and not x.lstrip().startswith("#")]
         if truncated(member):
             lines = lines[:-1]
@@ -68,6 +71,7 @@ class EnvFile(Format):
     def records(self, member: Member, problems: Problems) -> Iterator[Record]:
         lines = split_lines(whole_text(member))
         fields: list[tuple[str, str]] = []
+        names: set[str] = set()
         text: list[str] = []  # from the record's first line on, "" for the assignments
         first, index = 0, 0
         while index < len(lines):
@@ -76,9 +80,9 @@ class EnvFile(Format):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             assigned = _ASSIGN.fullmatch(line)
-            if assigned is not None and any(assigned[1] == name for name, _ in fields):
+            if assigned is not None and assigned[1] in names:
                 yield Record(first, fields, "\n".join(text).rstrip("\n"))
-                fields, text, first = [], [], 0
+                fields, names, text, first = [], set(), [], 0
             first = first or number
             text += [""] * (number - first - len(text))
             if assigned is None:
@@ -90,11 +94,11 @@ class EnvFile(Format):
                 found = assigned[2][1:].strip(), index
             value, index = found
             fields.append((assigned[1], value))
+            names.add(assigned[1])
         if fields or any(text):
             yield Record(first, fields, "\n".join(text).rstrip("\n"))
 
 
-_CODE_SUFFIXES = ("py", "js", "ts", "mjs", "cjs", "jsx", "tsx")
 _CCXT = re.compile(r"""^\s*(?:import\s+ccxt|from\s+ccxt|import\s.*\bfrom\s+['"]ccxt|"""
                    r""".*\brequire\(\s*['"]ccxt['"]\s*\))""", re.M)
 _DECLARATION = re.compile(r"""\s*(?:import\s+[\w{*]|from\s+[\w.]+\s+import\s|"""

@@ -87,7 +87,7 @@ def find_header(lines: list[str]) -> tuple[int, str, list[str]] | None:
 
 
 def _rows_agree(rows: list[str], delimiter: str, width: int) -> bool:
-    """Whether the lines after a would-be header are rows of it: most of them as wide (a
+    """Whether the lines after a would-be header are rows of it: at least half as wide (a
     paste of `key:secret` lines under a `exchange | key | secret` title is no table)."""
     if not rows:
         return True
@@ -95,7 +95,7 @@ def _rows_agree(rows: list[str], delimiter: str, width: int) -> bool:
         widths = [len(cells) for cells in csv.reader(rows, delimiter=delimiter)]
     except csv.Error:
         return False
-    return sum(w == width for w in widths) >= 0.8 * len(widths)
+    return sum(w == width for w in widths) >= 0.5 * len(widths)
 
 
 class Delimited(Format):

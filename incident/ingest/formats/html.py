@@ -76,7 +76,7 @@ class Html(Format):
         inside = {id(t) for t, _ in tables}
         position = 1
         for block in _tags(soup, *_BLOCKS):
-            if block.find_parent(list(_BLOCKS)) is not None or any(
+            if block.decomposed or block.find_parent(list(_BLOCKS)) is not None or any(
                     id(t) in inside for t in block.find_parents("table")):
                 continue
             if block.name == "script" and block.get("src"):
@@ -97,6 +97,8 @@ class Html(Format):
                 table.decompose()
         fields = _inputs(soup)
         for tag in _tags(soup, "script", "style", "template", "td", "th", "br", *_BREAKS):
+            if tag.decomposed or tag.parent is None:
+                continue
             if tag.name in ("script", "style", "template"):
                 tag.decompose()
             else:

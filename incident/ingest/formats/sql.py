@@ -6,8 +6,9 @@ table's column names; each row of INSERT/REPLACE ... VALUES and of COPY ... FROM
 a Record named by those columns (`column 1`, ... when the dump never says).
 
 A string left open is found at the end of the text, or where it runs into a line that
-starts a statement (`INSERT `, `CREATE `, ...) or, in a VALUES list of one row a line, the
-next row: it is reported there and reading goes on from that line.
+starts a statement as dumps write them (`INSERT INTO `, `CREATE TABLE `, ...) or, in a
+VALUES list of a row a line, into the next row: it is reported where it began, and reading
+goes on from that line. Messages name the line, the table and the column, never a value.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Every object (at any depth) with scalar values is one Record of them, its place a path
 like `$.users[3].exchange`; a list of lists whose first string row names a key and a
 secret is a table. Numbers keep the text they are written as (`0123`, `1.10`): a numeric
-passphrase is text. Parser messages quote the input, so each is rebuilt from its place.
+passphrase is text. Parser messages quote the input, so each is rebuilt from its place
+(and raised `from None`: the parser's own exception would quote it in a traceback).
 """
 
 from __future__ import annotations
@@ -120,8 +121,9 @@ def _shown(key: str) -> bool:
     if len(key) <= 12 or role_of(key) or lookup(key):
         return True
     letters = [c for c in key if c.isalpha()]
-    return not any(c.isdigit() for c in key) and 4 * sum(c.isupper() for c in letters) <= \
-        len(letters)
+    upper = sum(c.isupper() for c in letters)  # API_SETTINGS, apiSettings; not FaKeKeY
+    return not any(c.isdigit() for c in key) and (upper == len(letters) or
+                                                  4 * upper <= len(letters))
 
 
 def _child(path: str, key: str, index: int) -> str:
@@ -325,8 +327,8 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
-def _content_lines(text: str, cut: bool, comment: str = "#") -> list[str]:
-    lines = [x for x in split_lines(text) if x.strip() and not x.lstrip().startswith(comment)]
+def _content_lines(text: str, cut: bool) -> list[str]:
+    lines = [x for x in split_lines(text) if x.strip() and not x.lstrip().startswith("#")]
     return lines[:-1] if cut else lines
 
 

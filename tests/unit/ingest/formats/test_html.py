@@ -42,7 +42,8 @@ CASES: list[tuple[str, list[Row]]] = [
      [(1, [], f"apiKey: '{K}'\n  secret: '{S}'", "pre"), (2, [], K2, "code"),
       (3, [], "Paste 27/12\ninline here", None)]),
     (body(f"<script>const cfg = {{apiKey: '{K}'}};</script><script src='/a.js'></script>"
-          f"<style>p {{color: red}}</style><div>Visible</div>"),
+          f"<style>p {{color: red}}</style><template><div>x<br></div></template>"
+          f"<div>Visible</div>"),
      [(1, [], f"const cfg = {{apiKey: '{K}'}};", "script"),
       (2, [], "Paste 27/12\nVisible", None)]),
     (body(f"<table><thead><tr><th>Exchange</th><th>API key</th><th>Secret</th></tr></thead>"
@@ -96,7 +97,10 @@ def test_a_binary_member_is_refused_by_place() -> None:
 
 
 SEED = CASES[0][0] + CASES[1][0] + CASES[3][0] + CASES[4][0]
-JUNK = st.text(alphabet="<>/=\"' &;!-abtdrhx\n", max_size=8)
+JUNK = st.one_of(st.text(alphabet="<>/=\"' &;!-abtdrhx\n", max_size=8),
+                st.sampled_from(["<template>", "</template>", "<pre>", "</pre>", "<code>",
+                                 "<br>", "<table>", "<th>", "<tr>", "<td>", "<script>",
+                                 "</script>", "<textarea>", "<input value=x>", "<thead>"]))
 
 
 def survive(data: bytes) -> None:

@@ -144,6 +144,10 @@ CASES: list[tuple[str, str, list[Row]]] = [
     ("statements read over: INSERT ... SELECT, DEFAULT VALUES, SET",
      "INSERT INTO a SELECT * FROM b;\nINSERT INTO a DEFAULT VALUES;\nSET x = 'y';\n", []),
     ("a row of NULLs is no record", "INSERT INTO t VALUES (NULL, NULL);\n", []),
+    ("hex literals of printable text are that text (mysqldump --hex-blob)",
+     f"INSERT INTO t VALUES (0x{K1.encode().hex()}, X'{S1.encode().hex()}', 0x1F, X'ff');\n",
+     [(1, "table t", [("column 1", K1), ("column 2", S1), ("column 3", "0x1F"),
+                      ("column 4", "ff")])]),
 ]
 
 
