@@ -7,7 +7,12 @@ directory and TMPDIR under watch; every byte it printed is recorded. Later comma
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from incident.fingerprint import hmsl
@@ -101,3 +106,199 @@ def test_the_canary_finds_what_is_written(tmp_path: Path) -> None:
     c2 = Canary(count=1)
     c2.record("stdout", c2.secrets[0][:11])  # 11 characters: below the piece length
     assert c2.findings() == []
+
+
+def _dump_files(s: list[str]) -> dict[str, bytes]:
+    """One file per format a dump comes in, each holding canary secrets (s[i] Binance-
+    shaped: 64 letters and digits)."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["title"])
+    sheet.append(["Exchange", "API Key", "Secret Key"])
+    sheet.append(["binance", s[0], s[1]])
+    xlsx = io.BytesIO()
+    book.save(xlsx)
+    telegram = {"name": "leaks", "type": "public_channel", "id": 1, "messages": [
+        {"id": 7, "type": "message", "date": "2022-12-28T10:00:00", "text": [
+            "Binance API: ", {"type": "code", "text": s[2]}, "\nSecret: ",
+            {"type": "code", "text": s[3]}]}]}
+    return {
+        "dump.csv": f"id,exchange,api_key,api_secret\n1,binance,{s[4]},{s[5]}\n".encode(),
+        "dump.tsv": f"API Key\tSecret Key\n{s[6]}\t{s[7]}\n".encode(),
+        "semi.csv": f"key;secret;passphrase\n{s[8]};{s[9]};pw-{s[10][:10]}\n".encode(),
+        "pipe.txt": f"exchange | key | secret\nbinance | {s[11]} | {s[12]}\n".encode(),
+        "dump.json": json.dumps({"users": [{"api": {"key": s[13], "secret": s[14]}}]}).encode(),
+        "dump.jsonl": (json.dumps({"apiKey": s[15], "apiSecret": s[16]}) + "\n"
+                       + json.dumps({"apiKey": s[17], "apiSecret": s[18]}) + "\n").encode(),
+        "config.yaml": f"exchange:\n  name: binance\n  key: {s[19]}\n  secret: {s[20]}\n".encode(),
+        "config.toml": f'[binance]\napi_key = "{s[21]}"\napi_secret = "{s[22]}"\n'.encode(),
+        ".env": f"BINANCE_API_KEY={s[23]}\nBINANCE_API_SECRET={s[24]}\n".encode(),
+        "bot.py": f"import ccxt\nex = ccxt.binance({{'apiKey': '{s[25]}', "
+                  f"'secret': '{s[26]}'}})\n".encode(),
+        "bot.js": f"const ex = new ccxt.binance({{ apiKey: '{s[27]}', secret: '{s[28]}' }})\n"
+                  .encode(),
+        "page.html": f"<html><body><pre>{s[29]}:{s[30]}</pre></body></html>".encode(),
+        "result.json": json.dumps(telegram).encode(),
+        "messages.html": (f'<html><body><div class="message default clearfix" id="message9">'
+                          f'<div class="text">key {s[31]}<br>secret {s[32]}</div></div>'
+                          f"</body></html>").encode(),
+        "dump.sql": (f"CREATE TABLE `k` (`id` int, `api_key` varchar(64), `api_secret` text);\n"
+                     f"INSERT INTO `k` VALUES (1,'{s[33]}','{s[34]}'),(2,'{s[35]}','{s[36]}');\n"
+                     ).encode(),
+        "pg.sql": (f"COPY public.k (id, api_key, api_secret) FROM stdin;\n1\t{s[37]}\t{s[38]}\n"
+                   f"\\.\n").encode(),
+        "keys.xlsx": xlsx.getvalue(),
+        "lines.txt": f"{s[39]}:{s[40]}\n\n{s[41]} {s[42]}\n".encode("utf-16"),
+        "cp1252.csv": f"key,secret,note\n{s[43]},{s[44]},café\n".encode("cp1252"),
+    }
+
+
+def test_ingest_leaves_no_plaintext(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every source and format, good and bad input, every dumps command: nothing written
+    or printed holds a piece of a secret."""
+    import gzip
+    import tarfile
+    import zipfile
+
+    import responses
+
+    from incident.cli import run
+
+    canary = Canary(count=60)
+    s = canary.secrets
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    home = canary.watch(tmp_path / "home")
+    tmp = canary.watch(tmp_path / "tmp")
+    tmp.mkdir()
+    env = {"INCIDENT_HOME": str(home), "TMPDIR": str(tmp)}
+
+    def incident(*args: object, expect: int = 0) -> str:
+        result = run_incident(*map(str, args), env=env)
+        canary.record(f"incident {' '.join(map(str, args))}", result.stdout + result.stderr)
+        assert result.code == expect, (args, result.stderr)
+        return result.stdout
+
+    files = _dump_files(s)
+    for name, data in files.items():
+        (inputs / name).write_bytes(data)
+    out = json.loads(incident("ingest", "--json", *(inputs / n for n in files)))
+    assert [d["credentials"] > 0 for d in out["dumps"]] == [True] * len(files), out
+
+    # Archives: zip, tar.gz with a nested zip, gz, bz2, xz; a directory.
+    import bz2
+    import lzma
+    z = io.BytesIO()
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("in/a.csv", f"key,secret\n{s[45]},{s[46]}\n")
+    t = io.BytesIO()
+    with tarfile.open(fileobj=t, mode="w:gz") as tf:
+        info = tarfile.TarInfo("release/inner.zip")
+        info.size = len(z.getvalue())
+        tf.addfile(info, io.BytesIO(z.getvalue()))
+    archives = {"a.zip": z.getvalue(), "a.tar.gz": t.getvalue(),
+                "b.csv.gz": gzip.compress(f"key,secret\n{s[47]},{s[48]}\n".encode()),
+                "c.csv.bz2": bz2.compress(f"key,secret\n{s[49]},{s[50]}\n".encode()),
+                "d.csv.xz": lzma.compress(f"key,secret\n{s[51]},{s[52]}\n".encode())}
+    for name, data in archives.items():
+        (inputs / name).write_bytes(data)
+    incident("ingest", *(inputs / n for n in archives))
+    incident("ingest", "--name", "the whole folder", inputs)
+
+    # Bad input whose bad parts hold secrets: messages name places only.
+    bad = {
+        "ragged.csv": f"id,key,secret\n1,{s[53]}\n2,{s[54]},{s[55]},{s[56]}\n".encode(),
+        "bad.json": f'{{"key": "{s[57]}", "secret": {s[58]}}}'.encode(),
+        "bad.jsonl": f'{{"key": "{s[57]}"}}\n{{"key": {s[58]}}}\n'.encode(),
+        "bad.yaml": f"key: [{s[59]}\nsecret: {{{s[0]}\n".encode(),
+        "bad.toml": f'key = "{s[1]}\nsecret = {s[2]}\n'.encode(),
+        "bad.sql": f"INSERT INTO k (a, b) VALUES ('{s[3]}', '{s[4]}\n".encode(),
+        "cut.zip": z.getvalue()[:60],
+        "cut.gz": gzip.compress(f"key,secret\n{s[5]},{s[6]}\n".encode())[:30],
+        "garbage.bin": b"\x00\x01" + s[7].encode() + b"\x00" * 20,
+        "utf16-broken.txt": b"\xff\xfe" + s[8].encode("utf-16-le")[:-1] + b"\x00\xd8",
+        "quote.csv": f'key,secret\n"{s[9]},{s[10]}\n'.encode(),
+    }
+    for name, data in bad.items():
+        (inputs / "bad").mkdir(exist_ok=True)
+        (inputs / "bad" / name).write_bytes(data)
+        incident("ingest", inputs / "bad" / name, expect=_expected_code(name))
+        incident("--debug", "ingest", "--strict", inputs / "bad" / name,
+                 expect=_expected_code(name, strict=True))
+
+    # A paste page over real HTTP on loopback, and its raw link.
+    pages = {"/p/abc": f'<html><body><textarea>{s[11]}:{s[12]}</textarea>'
+                       f'<a href="/raw/abc">raw</a></body></html>'.encode(),
+             "/raw/abc": f"{s[13]} {s[14]}\n".encode()}
+    with _serve(pages) as base:
+        incident("ingest", f"{base}/p/abc?token={s[15]}")
+        incident("ingest", f"{base}/missing?token={s[16]}", expect=3)
+
+    # Twitter, replayed: in this process (responses patches requests here).
+    monkeypatch.setenv("INCIDENT_HOME", str(home))
+    monkeypatch.setenv("INCIDENT_TWITTER_BEARER_TOKEN", f"FAKE{s[17]}")
+    api = "https://api.twitter.com/2"
+    tweets = {"data": [{"id": "1590000000000000009", "text": f"key {s[18]} secret {s[19]}",
+                        "author_id": "1", "created_at": "2022-12-28T10:00:00.000Z"}],
+              "meta": {"newest_id": "1590000000000000009",
+                       "oldest_id": "1590000000000000009", "result_count": 1}}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{api}/users/by/username/leakwatch",
+                 json={"data": {"id": "1", "name": "L", "username": "leakwatch"}})
+        mock.get(f"{api}/users/1/tweets", json=tweets)
+        mock.get(f"{api}/tweets/search/recent", status=429,
+                 headers={"x-rate-limit-reset": "1700000125"}, json={"title": "Too Many"})
+        for args, code in ((["ingest", "twitter:@leakwatch"], 0),
+                           (["ingest", "twitter:@leakwatch"], 0),  # nothing new
+                           (["--debug", "ingest", f"twitter:search:{s[20]}"], 4)):
+            stdout, stderr = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                assert run(args) == code
+            canary.record(f"incident {' '.join(args)}", stdout.getvalue() + stderr.getvalue())
+
+    listed = json.loads(incident("dumps", "list", "--json"))
+    assert len(listed) >= len(files) + len(archives) + 3
+    for d in listed:
+        incident("dumps", "show", d["id"])
+        incident("dumps", "show", "--json", d["id"])
+    incident("dumps", "remove", listed[0]["id"])
+    incident("dumps", "list")
+    canary.assert_clean()
+    assert os.listdir(tmp) == []
+
+
+def _expected_code(name: str, strict: bool = False) -> int:
+    """A file wholly unreadable fails (3); one with some bad records lands, unless strict."""
+    unreadable = {"bad.json", "bad.yaml", "bad.toml", "cut.zip", "cut.gz", "garbage.bin",
+                  "utf16-broken.txt"}
+    return 3 if name in unreadable or strict else 0
+
+
+@contextlib.contextmanager
+def _serve(pages: dict[str, bytes]) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 serving `pages` (404 for anything else)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            body = pages.get(self.path.split("?", 1)[0])
+            self.send_response(200 if body is not None else 404)
+            kind = "text/html" if body and body.startswith(b"<html") else "text/plain"
+            self.send_header("Content-Type", kind)
+            self.end_headers()
+            self.wfile.write(body or b"not found")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

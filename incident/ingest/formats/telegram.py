@@ -42,9 +42,13 @@ def _joined(value: object) -> str:
         return value
     if not isinstance(value, list):
         return ""
-    return "".join(part if type(part) is str else str(part.get("text", ""))
-                   if isinstance(part, dict) and isinstance(part.get("text"), str) else ""
-                   for part in value)
+    parts = []
+    for part in value:
+        if type(part) is str:  # not a number, which the JSON reader keeps as text
+            parts.append(part)
+        elif isinstance(part, dict) and isinstance(part.get("text"), str):
+            parts.append(str(part["text"]))
+    return "".join(parts)
 
 
 def _chats(export: object) -> list[dict[str, object]]:
@@ -65,12 +69,12 @@ def _chat_label(chat: dict[str, object], number: int) -> str:
     name = chat.get("name")
     if isinstance(name, str) and name.strip():
         return _CONTROL.sub(" ", name).strip()[:64]
-    ident = chat.get("id")
-    return f"chat {ident}" if isinstance(ident, (str, int)) else f"chat {number}"
+    ident = _message_id(chat.get("id"))  # a number, never other text from the file
+    return f"chat {ident or number}"
 
 
 def _message_id(value: object) -> int | None:
-    """A message's id (a positive number), or None."""
+    """A message's or chat's id (a positive number), or None."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
     text = str(value)
