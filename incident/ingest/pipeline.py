@@ -142,46 +142,29 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
             indexes: list[str] = []
             if size // BYTES_PER_ROW_MIN >= max(BULK_MIN_ROWS, sql.count_leaks(conn)):
                 indexes = sql.drop_leak_indexes(conn)
-            member_ids: dict[tuple[int, int], int] = {}
-            by_name: dict[str, int] = {}  # two readers of one file share its member row
             formats: set[str] = set()
             per_exchange: Counter[str] = Counter()
-            exchange_ids: dict[str, int] = {}
             rejects: list[tuple[str, int | None, str | None, str]] = []
             rejected = done = found = 0
             for message in stream:
                 kind = message[0]
-                if kind == "member":
-                    _, reader, index, member_name, fmt, unit = message
-                    if member_name not in by_name:
-                        by_name[member_name] = sql.add_member(conn, dump_id, member_name,
-                                                              fmt, unit)
-                    member_ids[(reader, index)] = by_name[member_name]
-                    formats.add(fmt)
-                elif kind == "batch":
-                    _, reader, packed, read = message
-                    rows = wire.unpack(COLUMNS, packed)
-                    names = {r[5] for r in rows}
-                    if not names <= exchange_ids.keys():
-                        exchange_ids = sql.exchange_ids(conn, sorted(names))
-                    writer.insert([(member_ids[(reader, m)], pos, k, s, kp, sp,
-                                    exchange_ids[ex], fl)
-                                   for m, k, s, kp, sp, ex, fl, pos in rows])
-                    per_exchange.update(r[5] for r in rows)
-                    found += len(rows)
+                if kind == "batch":  # rows go in as they came: no per-row work here
+                    _, packed, counts, read = message
+                    writer.insert(wire.unpack(COLUMNS, packed))
+                    per_exchange.update(counts)
+                    found += packed[0]
                     done += read
                     if progress:
                         progress(done, found)
+                elif kind == "member":
+                    _, member_no, member_name, fmt, unit = message
+                    sql.add_member(conn, dump_id, member_no, member_name, fmt, unit)
+                    formats.add(fmt)
                 elif kind == "failed":  # a member of many could not be read: drop its part
-                    _, reader, index, member_name, position, reason = message
-                    if (reader, index) in member_ids:
-                        mid = member_ids[(reader, index)]
-                        gone = conn.execute("SELECT exchange_id FROM leaks WHERE id > ? AND"
-                                            " member_id = ?", (before, mid)).fetchall()
-                        by_id = {v: k for k, v in exchange_ids.items()}
-                        per_exchange.subtract(by_id[e] for (e,) in gone)
-                        found -= len(gone)
-                        sql.delete_member_leaks(conn, before, mid)
+                    _, member_no, member_name, position, reason = message
+                    gone = sql.delete_member_leaks(conn, before, member_no)
+                    per_exchange.subtract(gone)
+                    found -= sum(gone.values())
                     rejected += 1
                     rejects.append((member_name, position, None, reason))
                 elif kind == "problems":
@@ -262,10 +245,10 @@ class StrictProblems(Problems):
 def _read(send: Send, tops: list[Member], default: str | None, strict: bool, cap: int,
           start: int = 0, end: int | None = None) -> None:
     """In a child process: read every member (or the byte range [start, end) of the one
-    CSV) and send fingerprints. Messages: ("member", reader, index, name, format, unit),
-    ("batch", reader, packed rows, bytes read), ("failed", reader, index, name, position,
-    reason), ("problems", name, kept, total)."""
-    reader = start
+    CSV) and send fingerprints. Messages: ("member", number, name, format, unit),
+    ("batch", packed rows, count per exchange, bytes read), ("failed", number, name,
+    position, reason), ("problems", name, kept, total). Members are numbered in reading
+    order, the same in every reader (two readers of one file both call it 1)."""
     members: Iterator[Member] = itertools.chain.from_iterable(
         archives.expand(top, cap) for top in tops)
     many = len(tops) > 1
@@ -278,7 +261,7 @@ def _read(send: Send, tops: list[Member], default: str | None, strict: bool, cap
         except InputError as e:  # an archive that cannot be listed
             if not many or strict:
                 raise
-            send(("failed", reader, -1, e.place.source if e.place else "", None, e.message))
+            send(("failed", -1, e.place.source if e.place else "", None, e.message))
             many = True
             continue
         index += 1
@@ -291,15 +274,15 @@ def _read(send: Send, tops: list[Member], default: str | None, strict: bool, cap
                     raise InputError("empty: nothing to read", Place(member.name))
                 raise InputError("binary data or an unknown format; not read",
                                  Place(member.name))
-            send(("member", reader, index, member.name, fmt.name, fmt.unit))
-            for batch in _batches(member, index, fmt, problems, default, start, end):
-                send(("batch", reader, wire.pack(COLUMNS, batch[0]), batch[1]))
-                batch[0].clear()
+            send(("member", index, member.name, fmt.name, fmt.unit))
+            for rows, read in _batches(member, index, fmt, problems, default, start, end):
+                counts = Counter(r[5] for r in rows)
+                send(("batch", wire.pack(COLUMNS, rows), counts, read))
         except InputError as e:
             if not many or strict:
                 raise
             position = e.place.line if e.place else None
-            send(("failed", reader, index, member.name, position, e.message))
+            send(("failed", index, member.name, position, e.message))
         if problems:
             send(("problems", member.name, problems.as_tuples(), problems.total))
 
@@ -307,7 +290,7 @@ def _read(send: Send, tops: list[Member], default: str | None, strict: bool, cap
 def _batches(member: Member, index: int, fmt: Any, problems: Problems, default: str | None,
              start: int, end: int | None) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
     """Batches of fingerprinted rows (COLUMNS, then the position) and the bytes read.
-    `index`: the member's number in this reader (the parent maps it to its row)."""
+    `index`: the member's number (its rows carry it)."""
     sha = hashlib.sha256
     rows: list[tuple[Any, ...]] = []
 

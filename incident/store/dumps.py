@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from itertools import chain
 from typing import Any
 
 ROWS_PER_STATEMENT = 100
 LEAK_INDEXES = ("leaks_key", "leaks_secret")
-_LEAK_COLUMNS = ("member_id", "position", "key_sha256", "secret_sha256", "key_prefix",
-                 "secret_prefix", "exchange_id", "flags")
+# In the order a reading process sends them (pipeline.COLUMNS, then the position).
+_LEAK_COLUMNS = ("member_no", "key_sha256", "secret_sha256", "key_prefix", "secret_prefix",
+                 "exchange", "flags", "position")
 MAX_REJECTS_KEPT = 1000
 DUMP_COLUMNS = ("id", "name", "source", "kind", "sha256", "size", "formats", "credentials",
                 "per_exchange", "rejected", "ingested_at")
@@ -43,17 +45,11 @@ def begin_dump(conn: sqlite3.Connection, name: str, source: str, kind: str, sha2
     return cur.lastrowid
 
 
-def add_member(conn: sqlite3.Connection, dump_id: int, name: str, fmt: str, unit: str) -> int:
-    cur = conn.execute("INSERT INTO dump_members (dump_id, name, format, unit)"
-                       " VALUES (?, ?, ?, ?)", (dump_id, name, fmt, unit))
-    assert cur.lastrowid is not None
-    return cur.lastrowid
-
-
-def exchange_ids(conn: sqlite3.Connection, names: Sequence[str]) -> dict[str, int]:
-    conn.executemany("INSERT OR IGNORE INTO exchanges (name) VALUES (?)",
-                     [(n,) for n in names])
-    return {n: i for i, n in conn.execute("SELECT id, name FROM exchanges")}
+def add_member(conn: sqlite3.Connection, dump_id: int, member_no: int, name: str, fmt: str,
+               unit: str) -> None:
+    """Record a member (once: two readers of one file both announce it)."""
+    conn.execute("INSERT OR IGNORE INTO dump_members (dump_id, member_no, name, format, unit)"
+                 " VALUES (?, ?, ?, ?, ?)", (dump_id, member_no, name, fmt, unit))
 
 
 class LeakWriter:
@@ -67,8 +63,8 @@ class LeakWriter:
         self._many = head + ", ".join([values] * ROWS_PER_STATEMENT)
 
     def insert(self, rows: Sequence[tuple[object, ...]]) -> None:
-        """Rows of (member_id, position, key_sha256, secret_sha256, key_prefix,
-        secret_prefix, exchange_id, flags)."""
+        """Rows of (member_no, key_sha256, secret_sha256, key_prefix, secret_prefix,
+        exchange, flags, position), inserted as they come."""
         whole = len(rows) - len(rows) % ROWS_PER_STATEMENT
         for i in range(0, whole, ROWS_PER_STATEMENT):
             self.conn.execute(self._many,
@@ -86,9 +82,14 @@ def last_leak_id(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT coalesce(max(id), 0) FROM leaks").fetchone()[0])
 
 
-def delete_member_leaks(conn: sqlite3.Connection, after: int, member_id: int) -> None:
-    """Drop what a member that failed half-way had added to this dump (ids past `after`)."""
-    conn.execute("DELETE FROM leaks WHERE id > ? AND member_id = ?", (after, member_id))
+def delete_member_leaks(conn: sqlite3.Connection, after: int, member_no: int) -> Counter[str]:
+    """Drop what a member that failed half-way had added to this dump (ids past `after`);
+    how many of each exchange that was."""
+    gone: Counter[str] = Counter(dict(conn.execute(
+        "SELECT exchange, count(*) FROM leaks WHERE id > ? AND member_no = ? GROUP BY"
+        " exchange", (after, member_no)).fetchall()))
+    conn.execute("DELETE FROM leaks WHERE id > ? AND member_no = ?", (after, member_no))
+    return gone
 
 
 def drop_leak_indexes(conn: sqlite3.Connection) -> list[str]:
@@ -131,10 +132,10 @@ def get_dump(conn: sqlite3.Connection, dump_id: int) -> dict[str, Any] | None:
 def members_of(conn: sqlite3.Connection, dump_id: int) -> list[tuple[str, str, int]]:
     """(name, format, leaks found in it) of each member."""
     return [(n, f, c) for n, f, c in conn.execute(
-        "SELECT m.name, m.format, (SELECT count(*) FROM leaks l WHERE l.member_id = m.id"
-        " AND l.id BETWEEN coalesce(d.first_leak, 0) AND coalesce(d.last_leak, -1))"
-        " FROM dump_members m JOIN dumps d ON d.id = m.dump_id WHERE m.dump_id = ?"
-        " ORDER BY m.id", (dump_id,))]
+        "SELECT m.name, m.format, (SELECT count(*) FROM leaks l WHERE"
+        " l.member_no = m.member_no AND l.id BETWEEN coalesce(d.first_leak, 0) AND"
+        " coalesce(d.last_leak, -1)) FROM dump_members m JOIN dumps d ON d.id = m.dump_id"
+        " WHERE m.dump_id = ? ORDER BY m.member_no", (dump_id,))]
 
 
 def rejects_of(conn: sqlite3.Connection, dump_id: int, limit: int = 50

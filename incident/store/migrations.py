@@ -58,13 +58,13 @@ MIGRATIONS: list[str] = [
         ingested_at  TEXT    NOT NULL
     );
     CREATE TABLE dump_members (
-        id       INTEGER PRIMARY KEY,
-        dump_id  INTEGER NOT NULL REFERENCES dumps (id) ON DELETE CASCADE,
-        name     TEXT    NOT NULL,        -- dump.zip!inner/keys.csv, a URL, a tweet
-        format   TEXT    NOT NULL,
-        unit     TEXT    NOT NULL         -- what a leak's position counts: line, row, ...
+        dump_id   INTEGER NOT NULL REFERENCES dumps (id) ON DELETE CASCADE,
+        member_no INTEGER NOT NULL,       -- 1, 2, ... in reading order
+        name      TEXT    NOT NULL,       -- dump.zip!inner/keys.csv, a URL, a tweet
+        format    TEXT    NOT NULL,
+        unit      TEXT    NOT NULL,       -- what a leak's position counts: line, row, ...
+        PRIMARY KEY (dump_id, member_no)
     );
-    CREATE INDEX dump_members_dump ON dump_members (dump_id);
     CREATE TABLE dump_rejects (            -- the first ones of each dump, by place only
         dump_id  INTEGER NOT NULL REFERENCES dumps (id) ON DELETE CASCADE,
         member   TEXT    NOT NULL,
@@ -73,23 +73,23 @@ MIGRATIONS: list[str] = [
         reason   TEXT    NOT NULL
     );
     CREATE INDEX dump_rejects_dump ON dump_rejects (dump_id);
-    CREATE TABLE exchanges (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
     -- One row per sighting: a credential in two dumps is two rows with the same
-    -- fingerprints. Narrow on purpose (a million-row dump is a million rows): ids for
-    -- dump, member and exchange; the first 8 bytes of each fingerprint as an integer,
-    -- which is what the indexes hold (a third the cost of indexing the BLOBs).
+    -- fingerprints. Narrow on purpose (a million-row dump is a million rows): the dump
+    -- and member as numbers, the first 8 bytes of each fingerprint as an integer, which
+    -- is what the indexes hold (a third the cost of indexing the BLOBs). No foreign key:
+    -- a dump's leaks are one id range (one transaction), deleted by that range.
     CREATE TABLE leaks (
         id            INTEGER PRIMARY KEY,
         dump_id       INTEGER NOT NULL,
-        member_id     INTEGER NOT NULL,
-        position      INTEGER,
+        member_no     INTEGER NOT NULL,   -- dump_members (dump_id, member_no)
         key_sha256    BLOB    NOT NULL CHECK (length(key_sha256) = 32),
         secret_sha256 BLOB    CHECK (secret_sha256 IS NULL OR length(secret_sha256) = 32),
         key_prefix    INTEGER NOT NULL,
         secret_prefix INTEGER,
-        exchange_id   INTEGER NOT NULL,
-        flags         INTEGER NOT NULL    -- 1 passphrase present, 2 passphrase unknown,
+        exchange      TEXT    NOT NULL,   -- a ccxt id, or 'unknown'
+        flags         INTEGER NOT NULL,   -- 1 passphrase present, 2 passphrase unknown,
                                           -- 4 key and secret were swapped in the dump
+        position      INTEGER             -- line, row, record or message id (see unit)
     );
     CREATE INDEX leaks_key ON leaks (key_prefix);
     CREATE INDEX leaks_secret ON leaks (secret_prefix) WHERE secret_prefix IS NOT NULL;

@@ -287,7 +287,10 @@ class _Loader(yaml.SafeLoader):
 
 
 def _text(loader: yaml.SafeLoader, node: yaml.Node) -> object:
-    value = loader.construct_scalar(node)  # type: ignore[arg-type]
+    if not isinstance(node, yaml.ScalarNode):  # `!!int [1]`
+        raise yaml.constructor.ConstructorError(None, None, "expected a scalar node",
+                                                node.start_mark)
+    value = loader.construct_scalar(node)
     if node.tag.endswith(":bool") and value.lower() in loader.bool_values:
         return loader.bool_values[value.lower()]
     return value
