@@ -27,7 +27,7 @@ from incident.ingest.extract import TablePlan, extract
 from incident.ingest.formats import detect
 from incident.ingest.formats.delimited import Delimited
 from incident.ingest.interface import Found, Member, SourceOptions, SourceState
-from incident.ingest.sources import source_for
+from incident.ingest.sources import shown, source_for
 from incident.registry import wire
 from incident.registry.readers import lines_before
 from incident.store import Store
@@ -106,29 +106,30 @@ def ingest(store: Store, specs: list[str], options: IngestOptions,
     for spec in specs:
         named = options
         if options.name and len(specs) > 1:  # one name for several dumps: tell them apart
-            named = replace(options, name=f"{options.name}: {spec}")
+            named = replace(options, name=f"{options.name}: {shown(spec)}")
         try:
             out.append(ingest_one(store, spec, named, default, progress))
         except IncidentError as e:
-            out.append(SourceFailure(spec, e))
+            out.append(SourceFailure(shown(spec), e))
     return out
 
 
 def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | None,
                progress: Progress | None) -> DumpResult | NothingNew:
-    state = SourceState(sql.load_state(store.conn, spec))
+    label = shown(spec)  # what is stored and printed (a URL's query may hold a token)
+    state = SourceState(sql.load_state(store.conn, label))
     source = source_for(spec, options.sources, state)
     tops = list(source.members())
     skipped = list(source.skipped)
     if not tops and source.kind == "twitter":
-        return NothingNew(spec, "no new tweets since the last run")
+        return NothingNew(label, "no new tweets since the last run")
     if not tops:
-        raise InputError("nothing to ingest: an empty directory", Place(spec))
+        raise InputError("nothing to ingest: an empty directory", Place(label))
     digest, size = _digest(tops)
     existing = sql.dump_with_sha256(store.conn, digest)
     if existing is not None:
         return _result(store, existing[0], already=True, skipped=skipped)
-    name = options.name or spec
+    name = options.name or label
     ranges = _split(tops)
     args = [(tops, default, options.strict, options.sources.max_bytes, start, end)
             for start, end in ranges]
@@ -136,7 +137,7 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
     now = utc_now()
     try:
         with store.write() as conn:
-            dump_id = sql.begin_dump(conn, name, spec, source.kind, digest, size, now)
+            dump_id = sql.begin_dump(conn, name, label, source.kind, digest, size, now)
             before = sql.last_leak_id(conn)
             writer = sql.LeakWriter(conn, dump_id)
             indexes: list[str] = []
@@ -179,7 +180,7 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
                             {k: v for k, v in per_exchange.items() if v > 0}, rejected,
                             rejects, first, last)
             if state.values:
-                sql.save_state(conn, spec, state.values, now)
+                sql.save_state(conn, label, state.values, now)
     finally:
         stream.close()
     return _result(store, dump_id, skipped=skipped)
@@ -336,9 +337,10 @@ def _batches(member: Member, index: int, fmt: Any, problems: Problems, default: 
             yield rows, tell() - position if seekable else member.size or 0
         return
     loose = fmt.name == "text"
-    for record in fmt.records(member, problems):
+    by_line = fmt.unit == "line"  # a line offset inside a record moves the position only
+    for record in fmt.records(member, problems):  # when the position counts lines
         for offset, f in extract(record, default, loose):
-            rows.append(row(f, record.position + offset))
+            rows.append(row(f, record.position + offset if by_line else record.position))
         if len(rows) >= BATCH:
             yield rows, 0
             rows = []

@@ -7,8 +7,12 @@ before plain lines, which take any text that is left.
 
 from __future__ import annotations
 
+from incident.ingest.formats.config import EnvFile, SourceCode
 from incident.ingest.formats.delimited import Delimited, Lines
+from incident.ingest.formats.html import Html
 from incident.ingest.formats.sql import SqlDump
+from incident.ingest.formats.telegram import TelegramHtml, TelegramJson
+from incident.ingest.formats.tree import Json, JsonLines, Toml, Yaml
 from incident.ingest.formats.xlsx import Xlsx
 from incident.ingest.interface import Format, Member
 
@@ -17,7 +21,8 @@ FORMATS: dict[str, Format] = {}
 
 def _register() -> None:
     ordered: list[Format] = []
-    ordered += [Xlsx(), SqlDump(), Delimited(), Lines()]
+    ordered += [Xlsx(), SqlDump(), TelegramJson(), TelegramHtml(), JsonLines(), Json(),
+                Html(), Toml(), Yaml(), EnvFile(), SourceCode(), Delimited(), Lines()]
     for fmt in ordered:
         FORMATS[fmt.name] = fmt
 

@@ -26,7 +26,8 @@ from incident.ingest.names import fold, header_score, role_of
 
 MAX_DEPTH = 200
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_QUOTED = re.compile(r"""\s*(?:'(?:[^'\\]|\\.){5,}'|"(?:[^"\\]|\\.){5,}")""")
+# What a parser quotes (a repr after a blank): five characters or more may be a secret's.
+_QUOTED = re.compile(r"""(?:(?<=\s)|^|(?<=\())(?:'(?:[^'\\]|\\.){5,}'|"(?:[^"\\]|\\.){5,}")""")
 _EMPTY_TUPLE = re.compile(r"\s*\(\s*[,\s]*\)")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ .-]{0,63}")

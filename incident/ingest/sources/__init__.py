@@ -9,28 +9,29 @@ from __future__ import annotations
 
 from incident.ingest.interface import Source, SourceOptions, SourceState
 from incident.ingest.sources.files import FileSource
+from incident.ingest.sources.twitter import TwitterSource
+from incident.ingest.sources.web import UrlSource
+from incident.ingest.sources.web import shown as url_shown
 
 # Most specific first; FileSource takes whatever is left.
-SOURCES: dict[str, type[Source]] = {}
-
-
-def _register() -> None:
-    from incident.ingest.sources.twitter import TwitterSource
-    from incident.ingest.sources.web import UrlSource
-    for cls in (TwitterSource, UrlSource, FileSource):
-        SOURCES[cls.kind] = cls
+SOURCES: dict[str, type[Source]] = {cls.kind: cls for cls in (TwitterSource, UrlSource,
+                                                                FileSource)}
 
 
 def source_for(spec: str, options: SourceOptions, state: SourceState) -> Source:
-    if not SOURCES:
-        _register()
     for cls in SOURCES.values():
         if cls.handles(spec):
             return cls(spec, options, state)
     raise AssertionError("FileSource handles every spec")
 
 
+def shown(spec: str) -> str:
+    """A source as stored and printed: a URL without userinfo, query or fragment (they may
+    hold a token); anything else as given."""
+    if UrlSource.handles(spec):
+        return url_shown(spec)
+    return spec
+
+
 def kind_of(spec: str) -> str:
-    if not SOURCES:
-        _register()
     return next(cls.kind for cls in SOURCES.values() if cls.handles(spec))

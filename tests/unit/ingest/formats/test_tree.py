@@ -200,6 +200,9 @@ BAD: dict[str, tuple[Format, list[str]]] = {
     "yaml/unclosed_quote.yaml": (Yaml(), [
         "unclosed_quote.yaml:4: invalid YAML (found unexpected end of stream) at line 4 "
         "column 1"]),
+    "yaml/unclosed_flow.yaml": (Yaml(), [
+        "unclosed_flow.yaml:2: invalid YAML (expected ',' or ']', but got ':') at line 2 "
+        "column 7"]),
     "yaml/undefined_alias.yaml": (Yaml(), [
         "undefined_alias.yaml:3: invalid YAML (found undefined alias) at line 3 column 11"]),
     "yaml/python_tag.yaml": (Yaml(), [
