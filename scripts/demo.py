@@ -7,15 +7,20 @@ the fake ones in sample_dumps/.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = "sample_dumps/registry"  # relative to ROOT, where the commands run
+DUMPS = "sample_dumps/dumps"
 
 
 def step(title: str) -> None:
@@ -70,12 +75,70 @@ def main() -> None:
     incident("keys", "list", "--exchange", "okx")
     incident("keys", "list", "--json", "--exchange", "kraken")
 
+    step("A leak is published: a 3Commas-style release, CSV parts and a tar.gz with a zip "
+         "inside.\n   Every credential in it is kept as fingerprints only.")
+    incident("ingest", "--name", "3Commas release (2022)", f"{DUMPS}/3commas_2022")
+
+    step("The same release downloaded again adds nothing.")
+    incident("ingest", f"{DUMPS}/3commas_2022")
+
+    step("A paste page, fetched over HTTP (a local server stands in for the paste site):\n"
+         "   its raw link is followed; the textarea showing the same text is not read twice.")
+    with _paste_site() as base:
+        incident("ingest", "--name", "paste AbC123", f"{base}/AbC123")
+
+    step("A Telegram channel export, a bot's public repository, a database dump, a "
+         "spreadsheet:\n   each recognised by its content.")
+    incident("ingest", f"{DUMPS}/telegram/result.json", f"{DUMPS}/bot_repo",
+             f"{DUMPS}/sql/bot_platform_mysql.sql", f"{DUMPS}/sql/bot_platform_pg.sql",
+             f"{DUMPS}/spreadsheet/keys.xlsx")
+
+    step("A damaged download is named by place, never by content; nothing of it is kept.")
+    broken = out / "inputs" / "release-cut.tar.gz"
+    broken.parent.mkdir(parents=True)
+    whole = (ROOT / DUMPS / "3commas_2022" / "3commas_2022.tar.gz").read_bytes()
+    broken.write_bytes(whole[: len(whole) // 2])
+    incident("ingest", str(broken), expect=3)
+
+    step("The dumps so far, and one of them in detail.")
+    incident("dumps", "list")
+    incident("dumps", "show", "1")
+
     step("What is on disk: the data directory is private (0700), its files 0600.")
     for path in sorted(home.iterdir()):
         print(f"  {oct(path.stat().st_mode & 0o777)}  {path.relative_to(out)}")
     cli = Path(sys.executable).parent / "incident"
     shown = cli.relative_to(ROOT) if cli.is_relative_to(ROOT) else cli
     print(f"\nDone. Data: {home}. To look again:\n  INCIDENT_HOME={home} {shown} keys list")
+
+
+@contextlib.contextmanager
+def _paste_site() -> Iterator[str]:
+    """The sample paste page and its raw body, served on 127.0.0.1 for the demo's length."""
+    pages = {"/AbC123": ("text/html", ROOT / DUMPS / "paste" / "page.html"),
+             "/raw/AbC123": ("text/plain", ROOT / DUMPS / "paste" / "raw_AbC123.txt")}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            kind, path = pages.get(self.path, ("text/plain", None))
+            body = path.read_bytes() if path else b"not found"
+            self.send_response(200 if path else 404)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 ENV: dict[str, str] = {}

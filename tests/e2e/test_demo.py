@@ -18,6 +18,11 @@ def test_the_demo_runs_and_keeps_to_its_folder(tmp_path: Path) -> None:
     assert "24 rows: 0 added, 24 already registered" in proc.stdout
     assert "this key is already registered as 'user-0004-okx'" in proc.stdout
     assert "registered 'alice-okx' (okx)" in proc.stdout
+    assert "dump 1 '3Commas release (2022)': 200 credentials" in proc.stdout
+    assert "already ingested as dump 1 ('3Commas release (2022)'" in proc.stdout
+    assert "dump 2 'paste AbC123': 12 credentials" in proc.stdout
+    assert "release-cut.tar.gz!release-cut.tar: corrupt or truncated" in proc.stdout
+    assert "7 dumps" in proc.stdout
     assert sorted(p.name for p in (out / "home").iterdir()) == ["incident.db"]
 
 

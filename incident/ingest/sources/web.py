@@ -188,14 +188,29 @@ class UrlSource(Source):
         if not blocks and not links:
             yield Member.of_bytes(name, page.body, "text/html")
             return
-        yield from blocks
+        fetched: list[Member] = []
         for link in links:
             try:
                 got = get(session, link, self.options)
             except IncidentError as e:  # InputError or ServiceError, place-only messages
                 self.skipped.append(str(e))
                 continue
-            yield Member.of_bytes(shown(link), got.body, got.media_type)
+            fetched.append(Member.of_bytes(shown(link), got.body, got.media_type))
+        # A paste page shows its text in a textarea and links the same text raw: read it
+        # once, from the raw link (the exact bytes), so one paste is not two sightings.
+        raw_texts = {_gist(m.head()) for m in fetched if m.size and m.size <= HEAD_LIMIT}
+        yield from (b for b in blocks if _gist(b.head()) not in raw_texts)
+        yield from fetched
+
+
+HEAD_LIMIT = 64 * 1024  # a block and a raw body are compared whole up to this size
+
+
+def _gist(data: bytes) -> bytes:
+    """Text as compared for sameness: each line stripped, blank lines and a BOM dropped
+    (a raw endpoint sends CRLF where the page's textarea has LF)."""
+    lines = data.removeprefix(b"\xef\xbb\xbf").splitlines()
+    return b"\n".join(stripped for line in lines if (stripped := line.strip()))
 
 
 def text_blocks(soup: BeautifulSoup, name: str) -> Iterator[Member]:

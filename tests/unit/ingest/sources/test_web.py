@@ -69,14 +69,13 @@ def test_a_paste_page_gives_its_blocks_then_its_raw_links(web: responses.Request
     members, source = read(PAGE)
 
     assert [(m.name, m.media_type) for m in members] == [
-        (f"{PAGE}#textarea[1]", "text/plain"),
+        # textarea[1] is the raw link's text: read once, from the raw link
         (f"{PAGE}#code[1]", "text/plain"),
         (f"{PAGE}#pre[2]", "text/plain"),  # pre[1] holds only blanks; its code counts once
         (RAW, "text/plain"),  # linked twice (#top), fetched once
         (JSON, "application/json"),  # the query is not in the name
     ]
     by_name = {m.name: m for m in members}
-    assert digest(by_name[f"{PAGE}#textarea[1]"].open().read()) == digest(body("paste_raw.txt"))
     assert digest(by_name[RAW].open().read()) == digest(body("paste_raw.txt"))
     assert digest(by_name[JSON].read_all()) == digest(body("keys.json"))
     assert by_name[f"{PAGE}#code[1]"].open().read() == b"ccxt.binance()"
@@ -87,6 +86,18 @@ def test_a_paste_page_gives_its_blocks_then_its_raw_links(web: responses.Request
         assert call.request.headers["User-Agent"].startswith("incident/")
         assert call.request.req_kwargs["stream"] is True  # type: ignore[attr-defined]
         assert call.request.req_kwargs["timeout"] == (30.0, 30.0)  # type: ignore[attr-defined]
+
+
+def test_a_textarea_unlike_the_raw_text_is_read_too(web: responses.RequestsMock) -> None:
+    page = body("paste_page.html").replace(b"api_key,api_secret\n", b"api_key,api_secret\nx,y\n")
+    web.get(PAGE, body=page, content_type=HTML)
+    web.get(RAW, body=body("paste_raw.txt").replace(b"\n", b"\r\n"), content_type="text/plain")
+    web.get(JSON_SIG, body=body("keys.json"), content_type="application/json")
+    web.get(ZIP, status=404)
+    names = [m.name for m in read(PAGE)[0]]
+    assert names[0] == f"{PAGE}#textarea[1]" and RAW in names
+    web.replace(responses.GET, PAGE, body=body("paste_page.html"), content_type=HTML)
+    assert f"{PAGE}#textarea[1]" not in [m.name for m in read(PAGE)[0]]  # CRLF is no difference
 
 
 def test_a_file_is_one_member_named_by_its_url(web: responses.RequestsMock) -> None:
