@@ -21,7 +21,15 @@ def list_dumps(store: Store) -> Iterator[dict[str, Any]]:
         yield _view(d)
 
 
+def ensure_indexes(store: Store) -> None:
+    """Lookups by fingerprint need the leak indexes a bulk ingest leaves to them."""
+    if sql.leak_indexes_missing(store.conn):
+        with store.write() as conn:
+            sql.ensure_leak_indexes(conn)
+
+
 def show_dump(store: Store, dump_id: int) -> dict[str, Any]:
+    ensure_indexes(store)
     d = sql.get_dump(store.conn, dump_id)
     if d is None:
         raise InputError(f"no dump {dump_id} (see 'incident dumps list')")

@@ -71,7 +71,7 @@ def _plausible(value: str, shaped: bool) -> bool:
     if (not shaped and len(value) >= 16 and len(set(value)) >= 16
             and not _REPEAT.fullmatch(value) and not _TEMPLATE_CHARS.search(value)):
         return True
-    return not is_placeholder(value)
+    return not is_placeholder(value, shaped)
 
 
 def make(key: str, secret: str | None, passphrase: bool | None, stated: str | None,

@@ -18,12 +18,14 @@ import json
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, BinaryIO
 
 from incident.errors import IncidentError, InputError, Place, Problems
 from incident.exchanges.names import resolve
 from incident.ingest import archives
+from incident.ingest.decode import bom_encoding
 from incident.ingest.extract import TablePlan, extract
+from incident.ingest.fastpath import FastTable
 from incident.ingest.formats import detect
 from incident.ingest.formats.delimited import Delimited
 from incident.ingest.interface import Found, Member, SourceOptions, SourceState
@@ -140,9 +142,8 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
             dump_id = sql.begin_dump(conn, name, label, source.kind, digest, size, now)
             before = sql.last_leak_id(conn)
             writer = sql.LeakWriter(conn, dump_id)
-            indexes: list[str] = []
             if size // BYTES_PER_ROW_MIN >= max(BULK_MIN_ROWS, sql.count_leaks(conn)):
-                indexes = sql.drop_leak_indexes(conn)
+                sql.drop_leak_indexes(conn)  # built again by the first lookup
             formats: set[str] = set()
             per_exchange: Counter[str] = Counter()
             rejects: list[tuple[str, int | None, str | None, str]] = []
@@ -173,7 +174,6 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
                     rejected += total
                     rejects.extend((member_name, line, column, reason)
                                    for reason, line, column in kept)
-            sql.create_indexes(conn, indexes)
             after = sql.last_leak_id(conn)
             first, last = (before + 1, after) if after > before else (None, None)
             sql.finish_dump(conn, dump_id, sorted(formats), found,
@@ -276,9 +276,10 @@ def _read(send: Send, tops: list[Member], default: str | None, strict: bool, cap
                 raise InputError("binary data or an unknown format; not read",
                                  Place(member.name))
             send(("member", index, member.name, fmt.name, fmt.unit))
-            for rows, read in _batches(member, index, fmt, problems, default, start, end):
-                counts = Counter(r[5] for r in rows)
-                send(("batch", wire.pack(COLUMNS, rows), counts, read))
+            for counts, packed, read in _batches(member, index, fmt, problems, default, start,
+                                                 end):
+                if packed[0] or read:
+                    send(("batch", packed, counts, read))
         except InputError as e:
             if not many or strict:
                 raise
@@ -288,63 +289,77 @@ def _read(send: Send, tops: list[Member], default: str | None, strict: bool, cap
             send(("problems", member.name, problems.as_tuples(), problems.total))
 
 
+Batch = tuple[Counter[str], wire.Packed, int]  # count per exchange, packed rows, bytes read
+
+
+def _packed(rows: list[tuple[Any, ...]], read: int) -> Batch:
+    return Counter(r[5] for r in rows), wire.pack(COLUMNS, rows), read
+
+
+def _row(index: int, f: Found, position: int) -> tuple[Any, ...]:
+    """A credential as the store keeps it (COLUMNS, then the position): its plaintext
+    ends here."""
+    k = hashlib.sha256(f.key.encode()).digest()
+    s = hashlib.sha256(f.secret.encode()).digest() if f.secret is not None else None
+    flags = ((PASSPHRASE if f.has_passphrase else 0)
+             | (PASSPHRASE_UNKNOWN if f.has_passphrase is None else 0)
+             | (SWAPPED if f.swapped else 0))
+    return (index, k, s, int.from_bytes(k[:8], "big", signed=True),
+            None if s is None else int.from_bytes(s[:8], "big", signed=True),
+            f.exchange, flags, position)
+
+
 def _batches(member: Member, index: int, fmt: Any, problems: Problems, default: str | None,
-             start: int, end: int | None) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
-    """Batches of fingerprinted rows (COLUMNS, then the position) and the bytes read.
-    `index`: the member's number (its rows carry it)."""
-    sha = hashlib.sha256
-    rows: list[tuple[Any, ...]] = []
-
-    def row(f: Found, position: int) -> tuple[Any, ...]:
-        k = sha(f.key.encode()).digest()
-        s = sha(f.secret.encode()).digest() if f.secret is not None else None
-        flags = ((PASSPHRASE if f.has_passphrase else 0)
-                 | (PASSPHRASE_UNKNOWN if f.has_passphrase is None else 0)
-                 | (SWAPPED if f.swapped else 0))
-        return (index, k, s, int.from_bytes(k[:8], "big", signed=True),
-                None if s is None else int.from_bytes(s[:8], "big", signed=True),
-                f.exchange, flags, position)
-
-    if isinstance(fmt, Delimited):  # the hot loop of a large dump: names bound locally
-        header_line, delimiter, cells = fmt.header(member)
-        found = TablePlan(cells, default).found
-        prefix = int.from_bytes
-        with member.open() as raw:
-            first_line = 1
-            if start:
-                first_line = lines_before(raw, start) + 1
-                raw.seek(start)
-            seekable = raw.seekable()  # an archive member streams: no byte progress
-            tell = raw.tell if seekable else (lambda: 0)
-            position = tell()
-            for n, values in fmt.rows(member, problems, raw, header_line, delimiter,
-                                      len(cells), first_line, end):
-                f = found(values)
-                if f is None:
-                    continue
-                k = sha(f.key.encode()).digest()
-                s = None if f.secret is None else sha(f.secret.encode()).digest()
-                rows.append((index, k, s, prefix(k[:8], "big", signed=True),
-                             None if s is None else prefix(s[:8], "big", signed=True),
-                             f.exchange, ((PASSPHRASE if f.has_passphrase else 0)
-                                          | (PASSPHRASE_UNKNOWN if f.has_passphrase is None
-                                             else 0) | (SWAPPED if f.swapped else 0)), n))
-                if len(rows) >= BATCH:
-                    now = tell()
-                    yield rows, now - position
-                    position = now
-                    rows = []
-            yield rows, tell() - position if seekable else member.size or 0
+             start: int, end: int | None) -> Iterator[Batch]:
+    """Batches of fingerprinted rows, packed for the wire. `index`: the member's number
+    (its rows carry it)."""
+    if isinstance(fmt, Delimited):
+        yield from _table_batches(member, index, fmt, problems, default, start, end)
         return
+    rows: list[tuple[Any, ...]] = []
     loose = fmt.name == "text"
     by_line = fmt.unit == "line"  # a line offset inside a record moves the position only
     for record in fmt.records(member, problems):  # when the position counts lines
         for offset, f in extract(record, default, loose):
-            rows.append(row(f, record.position + offset if by_line else record.position))
+            rows.append(_row(index, f, record.position + offset if by_line else
+                             record.position))
         if len(rows) >= BATCH:
-            yield rows, 0
+            yield _packed(rows, 0)
             rows = []
-    yield rows, member.size or 0
+    yield _packed(rows, member.size or 0)
+
+
+def _table_batches(member: Member, index: int, fmt: Delimited, problems: Problems,
+                   default: str | None, start: int, end: int | None) -> Iterator[Batch]:
+    header_line, delimiter, cells = fmt.header(member)
+    plan = TablePlan(cells, default)
+    with member.open() as raw:
+        first_line = 1
+        if start:
+            first_line = lines_before(raw, start) + 1
+            raw.seek(start)
+
+        def by_rows(stream: BinaryIO, line: int, stop: int | None = None) -> Iterator[Batch]:
+            """Row by row, through the csv module: quoted fields, UTF-16, any header."""
+            rows: list[tuple[Any, ...]] = []
+            for n, values in fmt.rows(member, problems, stream, header_line, delimiter,
+                                      len(cells), line, stop):
+                f = plan.found(values)
+                if f is not None:
+                    rows.append(_row(index, f, n))
+                    if len(rows) >= BATCH:
+                        yield _packed(rows, 0)
+                        rows = []
+            yield _packed(rows, 0)
+
+        bom = bom_encoding(raw.peek(4)[:4] if hasattr(raw, "peek") else b"")
+        if not plan.simple or bom in ("utf-16", "utf-32"):
+            yield from by_rows(raw, first_line, end)
+            yield Counter(), (0, []), member.size or 0
+            return
+        table = FastTable(plan, delimiter, len(cells), index, problems, plan.found)
+        yield from table.blocks(raw, header_line, first_line, end,
+                                by_rows)
 
 
 def _result(store: Store, dump_id: int, already: bool = False,

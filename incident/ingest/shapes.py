@@ -142,13 +142,13 @@ def _repeats(value: str) -> bool:
                for k in range(1, min(n // 2, 64) + 1))
 
 
-def is_placeholder(value: str) -> bool:
+def is_placeholder(value: str, shaped: bool = False) -> bool:
     """A value from an example config or template rather than a credential.
 
     Words like 'your', 'here' or 'test' count only when they make up much of the value:
     at random they occur in about one 64-character key in a thousand, and a real key must
     never be dropped. A value fitting an exchange's shape with the entropy of a random
-    one is never a placeholder."""
+    one is never a placeholder. `shaped`: the caller knows the value fits a shape."""
     value = canonical(value)
     if len(value) < 8 or len(set(value)) <= 3 or _TEMPLATE.search(value) or _repeats(value):
         return True
@@ -156,9 +156,8 @@ def is_placeholder(value: str) -> bool:
     # with length (12 characters: 2.2 bits) up to 3 bits from 32 on.
     if entropy_bits(value) < min(3.0, 0.6 * math.log2(len(value))):
         return True
-    shaped = any(s.key.fullmatch(value) or s.secret.fullmatch(s.secret_canonical(value))
-                 for s in SHAPES)
-    if shaped:
+    if shaped or any(s.key.fullmatch(value) or s.secret.fullmatch(s.secret_canonical(value))
+                     for s in SHAPES):
         return False
     covered = sum(len(word) for word in _PLACEHOLDER_WORDS.findall(value))
     return covered / len(value) >= 0.4

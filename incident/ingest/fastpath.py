@@ -1,0 +1,300 @@
+"""The hot path of a large delimited dump: a block of rows at a time, column by column.
+
+A million-row CSV is most of what an ingester spends its time on, and Python pays for
+every call it makes per row. So a block of rows (a few MiB of plain, quote-free, ASCII
+text) is split into columns once, and each check that `extract.make` does row by row is
+done here for a whole group of rows in one C-level call: rows are grouped by the exchange
+their record states (or, with none, by the lengths of key and secret), and a group passes
+when one regex over the group's joined keys and one over its secrets show that every row
+fits the shape `shapes.classify_canonical` would pick, and none looks like a placeholder.
+Hashing and the integer prefixes go column-wide too, and the result is the wire format
+(registry/wire.py) the parent inserts from.
+
+Any row a group test cannot vouch for goes through `TablePlan.found`, the row-by-row
+path, so the two give the same answers; a block with a quote, a non-ASCII byte or a
+ragged row is read row by row as a whole, and from the first quote on the rest of the
+member is read by the csv module (a quoted field may span lines and blocks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterator
+from itertools import repeat
+from operator import methodcaller
+from typing import Any, BinaryIO, cast
+
+from incident.errors import Problems
+from incident.ingest.extract import TablePlan, _exchange_of
+from incident.ingest.interface import Found
+from incident.ingest.shapes import BY_EXCHANGE, Shape, shapes_for_key_length
+from incident.secret import canonical
+
+BLOCK = 4 << 20
+PASSPHRASE_EDGE = b" \t'\"`"  # what TablePlan.found strips from a passphrase cell
+PASSPHRASE, PASSPHRASE_UNKNOWN = 1, 2
+_DIGEST = methodcaller("digest")
+_GROUP_RE: dict[tuple[str, str], re.Pattern[bytes]] = {}
+# (count per exchange, packed columns of the wire format, bytes read)
+Batch = tuple[Counter[str], tuple[int, list[Any]], int]
+Slow = Callable[[list[str]], Found | None]
+
+
+def _column_re(pattern: re.Pattern[str], kind: str) -> re.Pattern[bytes]:
+    """A regex matching a whole group of values joined by newlines, each fitting."""
+    key = (pattern.pattern, kind)
+    if key not in _GROUP_RE:
+        _GROUP_RE[key] = re.compile(f"(?:(?:{pattern.pattern})\n)*".encode())
+    return _GROUP_RE[key]
+
+
+def _fitting(pattern: re.Pattern[str], values: list[bytes]) -> list[bool]:
+    """Which values fit the shape: one regex over the whole column when all do (the
+    usual case), else one match a value, still without a Python call between them."""
+    if _column_re(pattern, "group").fullmatch(b"\n".join(values) + b"\n"):
+        return [True] * len(values)
+    one = re.compile(pattern.pattern.encode())
+    return [m is not None for m in map(one.fullmatch, values)]
+
+
+def _plausible(values: list[bytes]) -> list[bool]:
+    """extract._plausible's quick test, value by value, for shaped values; a value it
+    cannot clear goes row by row (where the full test runs)."""
+    counts = map(bytes.count, values, [v[:1] for v in values])
+    finds = map(bytes.find, values, [v[:8] for v in values], repeat(1))
+    return [len(v) > 8 and c <= 4 and f < 0 for v, c, f in zip(values, counts, finds)]
+
+
+class FastTable:
+    """Reads the rows of one delimited member, as a TablePlan would, a block at a time."""
+
+    def __init__(self, plan: TablePlan, delimiter: str, width: int, member_no: int,
+                 problems: Problems, slow: Slow) -> None:
+        assert plan.simple and plan.key is not None
+        self.plan = plan
+        self.sep = delimiter.encode()
+        self.width = width
+        self.member_no = member_no
+        self.problems = problems
+        self.slow = slow
+        self._stated: dict[bytes, str | None] = {}
+
+    def blocks(self, raw: BinaryIO, header_line: int, start_line: int, end: int | None,
+               fallback: Callable[[BinaryIO, int], Iterator[Batch]]) -> Iterator[Batch]:
+        """Batches from `raw` (at `start_line`, up to byte `end`). From a block with a
+        quote on, `fallback(stream, line)` reads the rest row by row."""
+        line = start_line
+        left = None if end is None else end - raw.tell()
+        rest = b""
+        while True:
+            want = BLOCK if left is None else min(BLOCK, left)
+            data = raw.read(want) if want > 0 else b""
+            if left is not None:
+                left -= len(data)
+            block = rest + data
+            if not block:
+                return
+            cut = block.rfind(b"\n") + 1 if data else len(block)
+            if cut == 0:  # no newline yet: a line longer than a block
+                if len(block) > 2 * BLOCK:  # the row-by-row reader names it
+                    yield from fallback(_prepend(block, raw, left), line)
+                    return
+                rest = block
+                continue
+            block, rest = block[:cut], block[cut:]
+            if line == 1 and block.startswith(b"\xef\xbb\xbf"):
+                block = block[3:]
+            if b'"' in block:
+                yield from fallback(_prepend(block + rest, raw, left), line)
+                return
+            yield self._block(block, line, header_line)
+            line += block.count(b"\n")
+            if not data:
+                return
+
+    def _block(self, block: bytes, first: int, header_line: int) -> Batch:
+        lines = block.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        if b"\r" in block:
+            lines = [x.rstrip(b"\r") for x in lines]
+        rows = [x.split(self.sep) for x in lines]
+        width = self.width
+        plain = block.isascii()
+        numbered = [(n, cells) for n, cells in enumerate(rows, first) if len(cells) == width]
+        if len(numbered) != len(rows):  # ragged or blank lines: name the ragged ones
+            for n, cells in enumerate(rows, first):
+                if len(cells) != width and n > header_line and lines[n - first].strip():
+                    self.problems.add(f"{len(cells)} columns, the header has {width}", n)
+        if first <= header_line:
+            numbered = [row for row in numbered if row[0] > header_line]
+        if not plain:
+            return self._pack([], self._slow_rows(numbered), len(block))
+        return self._pack(*self._groups(numbered), len(block))
+
+    def _groups(self, numbered: list[tuple[int, list[bytes]]]
+                ) -> tuple[list[tuple[list[tuple[int, list[bytes]]], str, Shape]],
+                           list[tuple[int, Found]]]:
+        """Rows vouched for by group (rows, exchange, shape), and the rest row by row."""
+        plan = self.plan
+        ki, si, ei = plan.key, plan.secret, plan.exchange
+        assert ki is not None
+        by: dict[Any, list[tuple[int, list[bytes]]]] = {}
+        if ei is not None:
+            for row in numbered:
+                by.setdefault(row[1][ei], []).append(row)
+        else:
+            for row in numbered:
+                cells = row[1]
+                by.setdefault((len(cells[ki]), len(cells[si]) if si is not None else -1),
+                              []).append(row)
+        good: list[tuple[list[tuple[int, list[bytes]]], str, Shape]] = []
+        slow: list[tuple[int, list[bytes]]] = []
+        for group_key, rows in by.items():
+            keys = [c[ki] for _, c in rows]
+            secrets = None if si is None else [c[si] for c in (r[1] for r in rows)]
+            shape, exchange = self._shape_of(group_key, keys, ei is not None)
+            if shape is None or exchange is None or (
+                    secrets is not None and shape.secret_canonical is not canonical):
+                slow.extend(rows)  # (a PEM secret is canonicalised row by row)
+                continue
+            ok = [a and b for a, b in zip(_fitting(shape.key, keys), _plausible(keys))]
+            if secrets is not None:
+                ok = [a and b and c for a, b, c in zip(ok, _fitting(shape.secret, secrets),
+                                                       _plausible(secrets))]
+            if all(ok):
+                good.append((rows, exchange, shape))
+                continue
+            passed = [r for r, fine in zip(rows, ok) if fine]
+            if passed:
+                good.append((passed, exchange, shape))
+            slow.extend(r for r, fine in zip(rows, ok) if not fine)
+        return good, self._slow_rows(slow)
+
+    def _shape_of(self, group_key: Any, keys: list[bytes], stated: bool
+                  ) -> tuple[Shape | None, str | None]:
+        """The shape every row of the group must fit, and the exchange it gives them."""
+        default = self.plan.default
+        if stated:
+            if group_key not in self._stated:
+                self._stated[group_key] = _exchange_of(group_key.decode("ascii", "replace"))
+            name = self._stated[group_key] or default
+            if name is None:
+                return None, None
+            # the stated exchange's shape: if it fits, classify finds an unswapped shape
+            shape = BY_EXCHANGE.get(name)
+            return (shape, name) if shape is not None else (None, None)
+        candidates = shapes_for_key_length(group_key[0])
+        if not candidates:
+            return None, None
+        # the first shape in classify's order; a row it does not fit goes row by row
+        return candidates[0], default or candidates[0].exchange
+
+    def _slow_rows(self, rows: list[tuple[int, list[bytes]]]) -> list[tuple[int, Found]]:
+        out = []
+        for n, cells in rows:
+            found = self.slow([c.decode("utf-8", "surrogateescape") for c in cells])
+            if found is not None:
+                out.append((n, found))
+        return out
+
+    def _pack(self, good: list[tuple[list[tuple[int, list[bytes]]], str, Shape]],
+              slow: list[tuple[int, Found]], read: int) -> Batch:
+        """The wire format of pipeline.COLUMNS: member, key_sha256, secret_sha256,
+        key_prefix, secret_prefix, exchange_name, flags, then the position."""
+        plan = self.plan
+        ki, si, pi = plan.key, plan.secret, plan.passphrase
+        assert ki is not None
+        keys: list[bytes] = []
+        secrets: list[bytes] = []
+        names: list[str] = []
+        flags: list[int] = []
+        positions: list[int] = []
+        counts: Counter[str] = Counter()
+        for rows, exchange, _ in good:
+            keys += [c[ki] for _, c in rows]
+            if si is not None:
+                secrets += [c[si] for _, c in rows]
+            names += [exchange] * len(rows)
+            counts[exchange] += len(rows)
+            positions += [n for n, _ in rows]
+            if pi is None:
+                flags += [PASSPHRASE_UNKNOWN] * len(rows)
+            else:
+                flags += [PASSPHRASE if c[pi].strip(PASSPHRASE_EDGE) else 0 for _, c in rows]
+        key_digests = list(map(_DIGEST, map(hashlib.sha256, keys)))
+        secret_mask = [si is not None] * len(keys)
+        secret_digests = list(map(_DIGEST, map(hashlib.sha256, secrets)))
+        for n, f in slow:
+            key_digests.append(hashlib.sha256(f.key.encode()).digest())
+            has_secret = f.secret is not None
+            secret_mask.append(has_secret)
+            if f.secret is not None:
+                secret_digests.append(hashlib.sha256(f.secret.encode()).digest())
+            names.append(f.exchange)
+            counts[f.exchange] += 1
+            positions.append(n)
+            flags.append((PASSPHRASE if f.has_passphrase else 0)
+                         | (PASSPHRASE_UNKNOWN if f.has_passphrase is None else 0)
+                         | (4 if f.swapped else 0))
+        count = len(key_digests)
+        key_bytes = b"".join(key_digests)
+        secret_bytes = b"".join(secret_digests)
+        key_prefix = _prefixes(key_bytes)
+        secret_prefix = _prefixes(secret_bytes)
+        if not all(secret_mask):  # a prefix for every row; 0 where there is no secret
+            it = iter(array("q", secret_prefix))
+            secret_prefix = array("q", [next(it) if m else 0 for m in secret_mask]).tobytes()
+        packed = (count, [array("q", [self.member_no] * count).tobytes(),
+                          (bytes([1] * count), key_bytes),
+                          (bytes(secret_mask), secret_bytes),
+                          key_prefix,
+                          (bytes(secret_mask), secret_prefix),
+                          "\x00".join(names),
+                          array("q", flags).tobytes(),
+                          array("q", positions).tobytes()])
+        return counts, packed, read
+
+
+def _prefixes(digests: bytes) -> bytes:
+    """The first 8 bytes of each 32-byte digest as a signed big-endian integer, in the
+    machine's own int64 layout (array 'q'), for the whole column at once."""
+    words = array("q", digests)  # 4 native int64 words a digest
+    firsts = words[::4]
+    if array("q", [1]).tobytes()[0] == 1:  # little-endian machine: the bytes were read
+        firsts.byteswap()  # backwards
+    return firsts.tobytes()
+
+
+def _prepend(head: bytes, raw: BinaryIO, left: int | None) -> BinaryIO:
+    return cast(BinaryIO, io.BufferedReader(_Prepend(head, raw, left)))
+
+
+class _Prepend(io.RawIOBase):
+    """`head`, then the rest of `raw` (up to `left` more bytes): a block already read, put
+    back in front of the stream for the row-by-row reader."""
+
+    def __init__(self, head: bytes, raw: BinaryIO, left: int | None) -> None:
+        self.head, self.raw, self.left = head, raw, left
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        want = len(buffer) if self.left is None else min(len(buffer), self.left)
+        if want <= 0:
+            return 0
+        data = self.raw.read(want)
+        if self.left is not None:
+            self.left -= len(data)
+        buffer[:len(data)] = data
+        return len(data)
