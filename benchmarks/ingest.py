@@ -3,6 +3,10 @@
 The dump is a 3Commas-style CSV (`id,user_id,exchange,api_key,api_secret`: 64+64 random
 letters and digits, about 160 bytes a record), generated fresh and never committed.
 
+The ingest leaves the two lookup indexes (by key and by secret fingerprint) to the first
+lookup; `first_lookup_s` is what the first `incident dumps show` then takes (building them
+and counting the dump's new credentials), reported beside the ratio so nothing is hidden.
+
 Baseline, same run: read the same CSV with the csv module and SHA-256 the two fields with
 hashlib, nothing else. Each side runs --repeat times, alternating, into a fresh data
 directory each time; medians are compared. Peak RSS is ru_maxrss of the ingest process
@@ -32,21 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import alnum, run  # noqa: E402
-
-BASELINE = r"""
-import csv, hashlib, sys
-with open(sys.argv[1], newline="") as f:
-    r = csv.reader(f)
-    next(r)
-    n = 0
-    for row in r:
-        hashlib.sha256(row[3].encode()).digest()
-        hashlib.sha256(row[4].encode()).digest()
-        n += 1
-print(n)
-"""
-
+from common import alnum, alternate, baseline, run  # noqa: E402
 
 def generate(path: Path, rows: int) -> None:
     with open(path, "w") as f:
@@ -80,20 +70,21 @@ def main() -> None:
     ap.add_argument("--detect-secrets-timeout", type=float, default=3600)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     args = ap.parse_args()
-    base, ours = [], []
     found = None
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "dump.csv"
         generate(csv_path, args.rows)
         home = Path(tmp) / "home"
         env = dict(os.environ, INCIDENT_HOME=str(home))
-        for _ in range(args.repeat):
-            shutil.rmtree(home, ignore_errors=True)  # every ingest into an empty corpus
-            base.append(run([sys.executable, "-c", BASELINE, str(csv_path)], env))
-            ours.append(run([sys.executable, "-m", "incident", "ingest", str(csv_path)], env))
+        base, ours = alternate(  # every ingest into an empty corpus
+            baseline(3, 4) + [str(csv_path)],
+            [sys.executable, "-m", "incident", "ingest", str(csv_path)], env, args.repeat,
+            lambda: shutil.rmtree(home, ignore_errors=True))
         listed = subprocess.run([sys.executable, "-m", "incident", "dumps", "list", "--json"],
                                 env=env, capture_output=True, check=True).stdout
         found = json.loads(listed)[0]["credentials"]
+        # The lookup indexes a bulk ingest leaves to the first lookup: what that costs.
+        first_lookup = run([sys.executable, "-m", "incident", "dumps", "show", "1"], env)[0]
         ds = detect_secrets(csv_path, args.detect_secrets_timeout) if args.detect_secrets \
             else None
         size_mb = csv_path.stat().st_size / 1e6
@@ -113,6 +104,8 @@ def main() -> None:
         "ingest_peak_rss_mb": round(ours_rss, 1),
         "baseline_peak_rss_mb": round(max(r for _, r in base), 1),
         "credentials_found": found,
+        "first_lookup_s": round(first_lookup, 2),  # builds the two lookup indexes
+        "ingest_plus_first_lookup_ratio": round((ours_t + first_lookup) / base_t, 2),
         "detect_secrets": ds,
         "target": "ratio <= 2.0 and ingest_peak_rss_mb < 300",
     }

@@ -25,21 +25,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import run  # noqa: E402
-
-BASELINE = r"""
-import csv, hashlib, sys
-with open(sys.argv[1], newline="") as f:
-    r = csv.reader(f)
-    next(r)
-    n = 0
-    for row in r:
-        hashlib.sha256(row[2].encode()).digest()
-        hashlib.sha256(row[3].encode()).digest()
-        n += 1
-print(n)
-"""
-
+from common import alternate, baseline  # noqa: E402
 
 def generate(path: Path, rows: int) -> None:
     with open(path, "w") as f:
@@ -54,17 +40,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     args = ap.parse_args()
-    base, ours = [], []
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "keys.csv"
         generate(csv_path, args.rows)
         home = Path(tmp) / "home"
         env = dict(os.environ, INCIDENT_HOME=str(home))
-        for _ in range(args.repeat):
-            shutil.rmtree(home, ignore_errors=True)  # every import into an empty registry
-            base.append(run([sys.executable, "-c", BASELINE, str(csv_path)], env))
-            ours.append(run([sys.executable, "-m", "incident", "keys", "import",
-                             str(csv_path)], env))
+        base, ours = alternate(  # every import into an empty registry
+            baseline(2, 3) + [str(csv_path)],
+            [sys.executable, "-m", "incident", "keys", "import", str(csv_path)], env,
+            args.repeat, lambda: shutil.rmtree(home, ignore_errors=True))
         size_mb = csv_path.stat().st_size / 1e6
     base_t = statistics.median(t for t, _ in base)
     ours_t = statistics.median(t for t, _ in ours)

@@ -13,10 +13,9 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from loopback import serve_pages  # scripts/loopback.py, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = "sample_dumps/registry"  # relative to ROOT, where the commands run
@@ -112,33 +111,11 @@ def main() -> None:
     print(f"\nDone. Data: {home}. To look again:\n  INCIDENT_HOME={home} {shown} keys list")
 
 
-@contextlib.contextmanager
-def _paste_site() -> Iterator[str]:
+def _paste_site() -> contextlib.AbstractContextManager[str]:
     """The sample paste page and its raw body, served on 127.0.0.1 for the demo's length."""
-    pages = {"/AbC123": ("text/html", ROOT / DUMPS / "paste" / "page.html"),
-             "/raw/AbC123": ("text/plain", ROOT / DUMPS / "paste" / "raw_AbC123.txt")}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server name
-            kind, path = pages.get(self.path, ("text/plain", None))
-            body = path.read_bytes() if path else b"not found"
-            self.send_response(200 if path else 404)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    paste = ROOT / DUMPS / "paste"
+    return serve_pages({"/AbC123": ("text/html", (paste / "page.html").read_bytes()),
+                        "/raw/AbC123": ("text/plain", (paste / "raw_AbC123.txt").read_bytes())})
 
 
 ENV: dict[str, str] = {}

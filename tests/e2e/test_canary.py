@@ -11,11 +11,10 @@ import contextlib
 import io
 import json
 import os
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from incident.fingerprint import hmsl
+from scripts.loopback import serve_pages
 from tests.canary import Canary
 from tests.conftest import run_incident
 from tests.e2e.test_prompt import run_with_prompts
@@ -231,10 +230,10 @@ def test_ingest_leaves_no_plaintext(tmp_path: Path, monkeypatch) -> None:  # typ
         incident("ingest", inputs / "bad" / name, expect=_expected_code(name))
 
     # A paste page over real HTTP on loopback, and its raw link.
-    pages = {"/p/abc": f'<html><body><textarea>{s[11]}:{s[12]}</textarea>'
-                       f'<a href="/raw/abc">raw</a></body></html>'.encode(),
-             "/raw/abc": f"{s[13]} {s[14]}\n".encode()}
-    with _serve(pages) as base:
+    pages = {"/p/abc": ("text/html", f'<html><body><textarea>{s[11]}:{s[12]}</textarea>'
+                                     f'<a href="/raw/abc">raw</a></body></html>'.encode()),
+             "/raw/abc": ("text/plain", f"{s[13]} {s[14]}\n".encode())}
+    with serve_pages(pages) as base:
         incident("ingest", f"{base}/p/abc?token={s[15]}")
         incident("ingest", f"{base}/missing?token={s[16]}", expect=3)
 
@@ -278,30 +277,3 @@ def _expected_code(name: str, strict: bool = False) -> int:
                   "utf16-broken.txt"}
     with_bad_records = {"ragged.csv", "bad.jsonl", "bad.sql"}
     return 3 if name in unreadable or (strict and name in with_bad_records) else 0
-
-
-@contextlib.contextmanager
-def _serve(pages: dict[str, bytes]) -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1 serving `pages` (404 for anything else)."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server name
-            body = pages.get(self.path.split("?", 1)[0])
-            self.send_response(200 if body is not None else 404)
-            kind = "text/html" if body and body.startswith(b"<html") else "text/plain"
-            self.send_header("Content-Type", kind)
-            self.end_headers()
-            self.wfile.write(body or b"not found")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
