@@ -7,7 +7,7 @@ import gzip
 import io
 import zipfile
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from incident.errors import InputError, Problems
@@ -15,6 +15,7 @@ from incident.ingest import archives
 from incident.ingest.extract import extract
 from incident.ingest.formats import detect, registry
 from incident.ingest.interface import Member
+from tests.unit.ingest.fuzzing import FUZZ
 
 VALID = [
     b"id,exchange,api_key,api_secret\n1,binance," + b"A1b2" * 16 + b"," + b"C3d4" * 16 + b"\n",
@@ -23,8 +24,6 @@ VALID = [
     b"BINANCE_API_KEY=" + b"Zz09" * 16 + b"\nBINANCE_API_SECRET=" + b"Yy18" * 16 + b"\n",
     b"<html><body><pre>" + b"k1" * 32 + b":" + b"s2" * 32 + b"</pre></body></html>",
 ]
-FUZZ = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
 
 
 def read_everything(data: bytes, name: str = "fuzz.bin") -> None:

@@ -3,12 +3,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from incident.errors import InputError, Problems
+from incident.errors import Problems
 from incident.ingest.formats.config import EnvFile, SourceCode
-from incident.ingest.interface import Format, Member, Record
+from incident.ingest.interface import Format, Member
+from tests.unit.ingest.fuzzing import FUZZ, RANDOM_BYTES, TextEdit, mutate, survive, text_edits
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ingest" / "env"
 K = "FAKEq8Zk2mT9vL4xR7pW3nB6cY1dH5jF0sG8aE2uQ7iO4wX9rT6yU3pL1kM5nB8v"
@@ -99,34 +100,18 @@ def test_sniff(name: str, payload: str, as_env: bool, as_code: bool) -> None:
     assert (EnvFile().sniff(member), SourceCode().sniff(member)) == (as_env, as_code)
 
 
-def survive(fmt: Format, data: bytes) -> None:
-    member = Member.of_bytes("fuzz.env", data)
-    fmt.sniff(member)
-    problems = Problems("fuzz")
-    try:
-        for record in fmt.records(member, problems):
-            assert isinstance(record, Record) and record.position >= 1
-    except InputError as e:
-        assert "FAKE" not in str(e)
-    assert all("FAKE" not in str(p) for p in problems.kept)
-
-
 SEED = ENV_CASES[0][0] + ENV_CASES[1][0] + ENV_CASES[2][0]
-JUNK = st.text(alphabet="=\"'#\\\n \texport AB_", max_size=8)
+EDITS = text_edits(st.text(alphabet="=\"'#\\\n \texport AB_", max_size=8), reach=2000, most=8)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 12), JUNK), max_size=8))
-def test_mutated_env_files_raise_only_input_errors(edits: list[tuple[int, int, str]]) -> None:
-    text = SEED
-    for at, cut, junk in edits:
-        at %= len(text) + 1
-        text = text[:at] + junk + text[at + cut:]
-    survive(EnvFile(), text.encode())
+@settings(FUZZ, max_examples=150)
+@given(EDITS)
+def test_mutated_env_files_raise_only_input_errors(edits: list[TextEdit]) -> None:
+    survive(EnvFile(), mutate(SEED, edits).encode(), name="fuzz.env")
 
 
-@settings(max_examples=80, deadline=None)
-@given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode)))
+@settings(FUZZ, max_examples=80)
+@given(RANDOM_BYTES)
 def test_random_bytes_raise_only_input_errors(data: bytes) -> None:
     for fmt in (EnvFile(), SourceCode()):
-        survive(fmt, data)
+        survive(fmt, data, name="fuzz.env")

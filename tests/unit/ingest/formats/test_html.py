@@ -4,12 +4,13 @@ import codecs
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from incident.errors import InputError, Problems
 from incident.ingest.formats.html import Html
-from incident.ingest.interface import Member, Record
+from incident.ingest.interface import Member
+from tests.unit.ingest.fuzzing import FUZZ, RANDOM_BYTES, TextEdit, mutate, survive, text_edits
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ingest" / "html"
 K = "FAKEq8Zk2mT9vL4xR7pW3nB6cY1dH5jF0sG8aE2uQ7iO4wX9rT6yU3pL1kM5nB8v"
@@ -101,28 +102,16 @@ JUNK = st.one_of(st.text(alphabet="<>/=\"' &;!-abtdrhx\n", max_size=8),
                 st.sampled_from(["<template>", "</template>", "<pre>", "</pre>", "<code>",
                                  "<br>", "<table>", "<th>", "<tr>", "<td>", "<script>",
                                  "</script>", "<textarea>", "<input value=x>", "<thead>"]))
+EDITS = text_edits(JUNK, reach=5000, cut=20)
 
 
-def survive(data: bytes) -> None:
-    try:
-        for record in Html().records(Member.of_bytes("fuzz", data), Problems("fuzz")):
-            assert isinstance(record, Record) and record.position >= 1
-    except InputError as e:
-        assert "FAKE" not in str(e)
+@settings(FUZZ, max_examples=100)
+@given(EDITS)
+def test_mutated_pages_raise_only_input_errors(edits: list[TextEdit]) -> None:
+    survive(Html(), mutate(SEED, edits).encode())
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, 5000), st.integers(0, 20), JUNK), max_size=6))
-def test_mutated_pages_raise_only_input_errors(edits: list[tuple[int, int, str]]) -> None:
-    text = SEED
-    for at, cut, junk in edits:
-        at %= len(text) + 1
-        text = text[:at] + junk + text[at + cut:]
-    survive(text.encode())
-
-
-@settings(max_examples=80, deadline=None)
-@given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode)))
+@settings(FUZZ, max_examples=80)
+@given(RANDOM_BYTES)
 def test_random_bytes_raise_only_input_errors(data: bytes) -> None:
-    Html().sniff(Member.of_bytes("fuzz", data))
-    survive(data)
+    survive(Html(), data)

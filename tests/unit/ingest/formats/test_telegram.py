@@ -4,13 +4,14 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from incident.errors import InputError, Problems
 from incident.ingest.formats.telegram import TelegramHtml, TelegramJson
 from incident.ingest.formats.tree import Json
-from incident.ingest.interface import Format, Member, Record
+from incident.ingest.interface import Format, Member
+from tests.unit.ingest.fuzzing import FUZZ, RANDOM_BYTES, TextEdit, mutate, survive, text_edits
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ingest" / "telegram-json"
 K = "FAKEq8Zk2mT9vL4xR7pW3nB6cY1dH5jF0sG8aE2uQ7iO4wX9rT6yU3pL1kM5nB8v"
@@ -135,40 +136,29 @@ def test_malformed_exports_name_the_place_only(name: str) -> None:
     assert not any("FAKE" in m or any(p in m for p in PIECES) for m in messages)
 
 
-def survive(fmt: Format, data: bytes) -> None:
-    member = Member.of_bytes("fuzz", data)
-    fmt.sniff(member)
-    problems = Problems("fuzz")
-    try:
-        for record in fmt.records(member, problems):
-            assert isinstance(record, Record) and record.position >= 1 and not record.fields
-    except InputError as e:
-        assert "FAKE" not in str(e)
-    assert all("FAKE" not in str(p) for p in problems.kept)
-
-
 SEEDS = [(TelegramJson(), json.dumps(JSON_CASES[0][0], indent=1)),
          (TelegramJson(), json.dumps(JSON_CASES[1][0])), (TelegramHtml(), HTML_MESSAGES)]
-JUNK = st.text(alphabet='{}[]":,\n <>/="-1a', max_size=8)
+EDITS = text_edits(st.text(alphabet='{}[]":,\n <>/="-1a', max_size=8), reach=3000, cut=20)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(SEEDS), st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 20),
-                                                   JUNK), max_size=6))
+def survive_without_fields(fmt: Format, data: bytes) -> None:
+    """A chat message is free text: no record has fields."""
+    assert not any(record.fields for record in survive(fmt, data))
+
+
+@settings(FUZZ, max_examples=120)
+@given(st.sampled_from(SEEDS), EDITS)
 def test_mutated_exports_raise_only_input_errors(seed: tuple[Format, str],
-                                                 edits: list[tuple[int, int, str]]) -> None:
+                                                 edits: list[TextEdit]) -> None:
     fmt, text = seed
-    for at, cut, junk in edits:
-        at %= len(text) + 1
-        text = text[:at] + junk + text[at + cut:]
-    survive(fmt, text.encode())
+    survive_without_fields(fmt, mutate(text, edits).encode())
 
 
-@settings(max_examples=80, deadline=None)
-@given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode)))
+@settings(FUZZ, max_examples=80)
+@given(RANDOM_BYTES)
 def test_random_bytes_raise_only_input_errors(data: bytes) -> None:
     for fmt in (TelegramJson(), TelegramHtml()):
-        survive(fmt, data)
+        survive_without_fields(fmt, data)
 
 
 def test_an_export_is_also_json_so_telegram_must_be_tried_first() -> None:

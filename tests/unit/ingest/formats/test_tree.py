@@ -5,12 +5,13 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from incident.errors import InputError, Problems
 from incident.ingest.formats.tree import MAX_DEPTH, Json, JsonLines, Toml, Yaml, tree_records
-from incident.ingest.interface import Format, Member, Record
+from incident.ingest.interface import Format, Member
+from tests.unit.ingest.fuzzing import FUZZ, RANDOM_BYTES, TextEdit, mutate, survive, text_edits
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ingest"
 # Fake, random: the canary pieces below must never appear in a message.
@@ -273,37 +274,19 @@ SEEDS = [
     (Yaml(), f"a: &x\n  key: {K}\n  list: [1, 'two', {{b: c}}]\nb: *x\n---\n- {S}\n"),
     (Toml(), f'[binance]\nkey = "{K}"\narr = [1, 2]\n[[okx]]\nsecret = """{S}"""\n'),
 ]
-JUNK = st.text(alphabet='{}[]":,\n \t-*&!|>#=\'\\0aZ.', max_size=8)
+EDITS = text_edits(st.text(alphabet='{}[]":,\n \t-*&!|>#=\'\\0aZ.', max_size=8), reach=2000)
 
 
-def survive(fmt: Format, data: bytes) -> None:
-    """Reading raises nothing but InputError, yields Records, and names no value."""
-    member = Member.of_bytes("fuzz", data)
-    fmt.sniff(member)
-    problems = Problems("fuzz")
-    try:
-        for record in fmt.records(member, problems):
-            assert isinstance(record, Record) and record.position >= 1
-            assert all(isinstance(n, str) and isinstance(v, str) for n, v in record.fields)
-    except InputError as e:
-        assert clean(str(e))
-    assert all(clean(str(p)) for p in problems.kept)
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(SEEDS), st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 12),
-                                                   JUNK), max_size=6))
+@settings(FUZZ, max_examples=150)
+@given(st.sampled_from(SEEDS), EDITS)
 def test_mutated_trees_raise_only_input_errors(seed: tuple[Format, str],
-                                               edits: list[tuple[int, int, str]]) -> None:
+                                               edits: list[TextEdit]) -> None:
     fmt, text = seed
-    for at, cut, junk in edits:
-        at %= len(text) + 1
-        text = text[:at] + junk + text[at + cut:]
-    survive(fmt, text.encode())
+    survive(fmt, mutate(text, edits).encode(), clean=clean)
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode)))
+@settings(FUZZ, max_examples=100)
+@given(RANDOM_BYTES)
 def test_random_bytes_raise_only_input_errors(data: bytes) -> None:
     for fmt in FORMATS:
-        survive(fmt, data)
+        survive(fmt, data, clean=clean)

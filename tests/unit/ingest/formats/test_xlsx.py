@@ -9,13 +9,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook  # type: ignore[import-untyped, unused-ignore]
 
 from incident.errors import InputError, Problems
 from incident.ingest.formats.xlsx import Xlsx
-from incident.ingest.interface import Member, Record
+from incident.ingest.interface import Member
+from tests.unit.ingest.fuzzing import FUZZ, ByteEdit, byte_edits, mutate_bytes, survive
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ingest" / "xlsx"
 K1, S1, K2, S2, K3 = (secrets.token_hex(32) for _ in range(5))
@@ -177,21 +178,16 @@ def test_a_row_number_past_excels_last_is_refused() -> None:
         [2], "k.xlsx:1048577: sheet Keys has more rows than a sheet may")
 
 
-PROPERTY = settings(max_examples=100, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(FUZZ, max_examples=100, derandomize=True)
+EDITS = byte_edits(reach=1 << 16, most=6)
+
+
+def clean(message: str) -> bool:
+    return not any(s[:12] in message for s in (K1, S1, K2, S2))
 
 
 def check(data: bytes) -> None:
-    member = Member.of_bytes("k.xlsx", data)
-    FMT.sniff(member)
-    problems = Problems("k.xlsx")
-    try:
-        records = list(FMT.records(member, problems))
-    except InputError as e:
-        assert not any(s[:12] in str(e) for s in (K1, S1, K2, S2))
-        return
-    assert all(isinstance(r, Record) and r.position >= 1 for r in records)
-    assert all(isinstance(n, str) and isinstance(v, str) for r in records for n, v in r.fields)
+    survive(FMT, data, name="k.xlsx", clean=clean)
 
 
 @PROPERTY
@@ -200,28 +196,10 @@ def test_random_bytes_raise_nothing_but_input_error(data: bytes, zip_magic: bool
     check(b"PK\x03\x04" + data if zip_magic else data)
 
 
-EDITS = st.lists(st.tuples(st.sampled_from(["delete", "insert", "flip"]),
-                          st.integers(0, 1 << 16), st.integers(0, 255)), min_size=1, max_size=6)
-
-
-def mutate(data: bytes, edits: list[tuple[str, int, int]]) -> bytes:
-    out = bytearray(data)
-    for op, at, byte in edits:
-        at %= max(len(out), 1)
-        if op == "delete" and out:
-            del out[at]
-        elif op == "insert":
-            out.insert(at, byte)
-        elif out:
-            out[at] ^= 1 << (byte % 8)
-    return bytes(out)
-
-
 @PROPERTY
 @given(EDITS)
-def test_mutated_workbooks_raise_nothing_but_input_error(
-        edits: list[tuple[str, int, int]]) -> None:
-    check(mutate(VALID, edits))
+def test_mutated_workbooks_raise_nothing_but_input_error(edits: list[ByteEdit]) -> None:
+    check(mutate_bytes(VALID, edits))
 
 
 with zipfile.ZipFile(io.BytesIO(VALID)) as _z:
@@ -230,6 +208,5 @@ with zipfile.ZipFile(io.BytesIO(VALID)) as _z:
 
 @PROPERTY
 @given(EDITS)
-def test_mutated_sheet_xml_raises_nothing_but_input_error(
-        edits: list[tuple[str, int, int]]) -> None:
-    check(rewrite(VALID, "xl/worksheets/sheet1.xml", mutate(SHEET_XML, edits)))
+def test_mutated_sheet_xml_raises_nothing_but_input_error(edits: list[ByteEdit]) -> None:
+    check(rewrite(VALID, "xl/worksheets/sheet1.xml", mutate_bytes(SHEET_XML, edits)))
