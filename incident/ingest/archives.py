@@ -4,7 +4,8 @@ as they are read, so no plaintext ever lands in a temporary file.
 
 Guards: depth (an archive in an archive in ...), member count, and each member's expanded
 size; a corrupt or truncated archive is an InputError naming the member, whenever the
-damage is found (listing it, or reading it).
+damage is found (listing it, or reading it). Damage inside an archive spoils only that
+part: its siblings are still read (see `expand`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
 from incident.errors import InputError, Place
@@ -65,7 +67,14 @@ class _Guarded(io.RawIOBase):
 
 
 def _stream(opener: Callable[[], Any], name: str, cap: int, *closers: Any) -> BinaryIO:
-    return cast(BinaryIO, io.BufferedReader(_Guarded(opener(), name, cap, closers), 1 << 16))
+    try:
+        inner = opener()
+    except InputError:
+        raise
+    except _DAMAGE as e:  # an unsupported method, a damaged local header, ...
+        raise InputError(f"cannot open this archive member ({type(e).__name__})",
+                         Place(name)) from None
+    return cast(BinaryIO, io.BufferedReader(_Guarded(inner, name, cap, closers), 1 << 16))
 
 
 def kind_of(member: Member) -> str | None:
@@ -78,9 +87,7 @@ def kind_of(member: Member) -> str | None:
                 names = set(z.namelist())
         except _DAMAGE:
             return "zip"  # a damaged zip: opening it reports where
-        if "xl/workbook.xml" in names or "[Content_Types].xml" in names:
-            return None
-        return "zip"
+        return None if "xl/workbook.xml" in names else "zip"
     if head.startswith(b"\x1f\x8b"):
         return "gz"
     if head.startswith(b"BZh"):
@@ -92,19 +99,47 @@ def kind_of(member: Member) -> str | None:
     return None
 
 
-def expand(member: Member, cap: int, depth: int = 0) -> Iterator[Member]:
-    """The member itself if it is no archive, else the members inside it, recursively."""
-    kind = kind_of(member)
+@dataclass(frozen=True)
+class Unreadable:
+    """A member inside an archive that could not be read: named, with the reason, so the
+    reading goes on with its siblings."""
+
+    name: str
+    reason: str
+
+
+def expand(member: Member, cap: int, depth: int = 0) -> Iterator[Member | Unreadable]:
+    """The member itself if it is no archive, else the members inside it, recursively.
+    Damage inside an archive is an Unreadable for that part, and its siblings are still
+    read; only the outermost archive that cannot be opened at all raises."""
+    try:
+        kind = kind_of(member)
+        if kind is not None and depth >= MAX_DEPTH:
+            raise InputError(f"archives nested more than {MAX_DEPTH} deep", Place(member.name))
+    except InputError as e:
+        if depth == 0:
+            raise
+        yield Unreadable(member.name, e.message)
+        return
     if kind is None:
         yield member
         return
-    if depth >= MAX_DEPTH:
-        raise InputError(f"archives nested more than {MAX_DEPTH} deep", Place(member.name))
-    for inner in _members(member, kind, cap):
-        yield from expand(inner, cap, depth + 1)
+    yielded = False
+    try:
+        for inner in _members(member, kind, cap):
+            if isinstance(inner, Unreadable):
+                yield inner
+            else:
+                for item in expand(inner, cap, depth + 1):
+                    yielded = True
+                    yield item
+    except InputError as e:
+        if depth == 0 and not yielded:
+            raise
+        yield Unreadable(e.place.source if e.place else member.name, e.message)
 
 
-def _members(member: Member, kind: str, cap: int) -> Iterator[Member]:
+def _members(member: Member, kind: str, cap: int) -> Iterator[Member | Unreadable]:
     try:
         if kind == "zip":
             yield from _zip(member, cap)
@@ -132,54 +167,61 @@ def _seekable(member: Member, cap: int) -> BinaryIO:
     return io.BytesIO(data)
 
 
-def _zip(member: Member, cap: int) -> Iterator[Member]:
+def inner_name(outer: str, path: str) -> str:
+    """`outer!path`, with control characters in the path (from the archive, so from the
+    dump's author) shown as escapes: a name must not drive the terminal it is printed on."""
+    if not path.isprintable():
+        path = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in path)
+    return f"{outer}!{path}"
+
+
+def _zip(member: Member, cap: int) -> Iterator[Member | Unreadable]:
+    """Zip members, opened from one ZipFile kept open while they are read (opening the
+    archive again for each member would cost its central directory every time)."""
     with _seekable(member, cap) as raw, zipfile.ZipFile(raw) as z:
         infos = [i for i in z.infolist() if not i.is_dir()]
-    if len(infos) > MAX_MEMBERS:
-        raise InputError(f"more than {MAX_MEMBERS:,} members", Place(member.name))
-    for info in infos:
-        name = f"{member.name}!{info.filename}"
-        if info.flag_bits & 0x1:
-            raise InputError("encrypted zip member; not read", Place(name))
+        if len(infos) > MAX_MEMBERS:
+            raise InputError(f"more than {MAX_MEMBERS:,} members", Place(member.name))
+        for info in infos:
+            name = inner_name(member.name, info.filename)
+            if info.flag_bits & 0x1:
+                yield Unreadable(name, "encrypted zip member; not read")
+                continue
+            if info.file_size > cap:
+                yield Unreadable(name, f"larger than {cap >> 20} MiB; not read")
+                continue
 
-        def opener(info: zipfile.ZipInfo = info, name: str = name) -> BinaryIO:
-            outer = _seekable(member, cap)
-            z = zipfile.ZipFile(outer)
-            return _stream(lambda: z.open(info), name, cap, z, outer)
+            def opener(info: zipfile.ZipInfo = info, name: str = name) -> BinaryIO:
+                return _stream(lambda: z.open(info), name, cap)
 
-        yield Member(name, opener, info.file_size)
+            yield Member(name, opener, info.file_size)
 
 
-def _tar(member: Member, cap: int) -> Iterator[Member]:
-    """A tar read as a stream (`r|`): its source may be a decompressor that cannot seek.
-    Opening a member walks the stream again up to it."""
+def _tar(member: Member, cap: int) -> Iterator[Member | Unreadable]:
+    """A tar read once, as a stream (its source may be a decompressor that cannot seek):
+    each file's bytes are taken as the stream passes it and handed on in memory, one
+    member at a time, before the stream moves on."""
     with member.open() as raw, tarfile.open(fileobj=raw, mode="r|") as t:
-        infos: list[tuple[int, str, int]] = []
+        count = 0
         for info in t:
-            if info.isfile():
-                infos.append((len(infos), info.name, info.size))
-                if len(infos) > MAX_MEMBERS:
-                    raise InputError(f"more than {MAX_MEMBERS:,} members", Place(member.name))
-    for ordinal, inner_name, size in infos:
-        name = f"{member.name}!{inner_name}"
-
-        def opener(ordinal: int = ordinal, name: str = name) -> BinaryIO:
-            outer = member.open()
-            t = tarfile.open(fileobj=outer, mode="r|")
-            seen = -1
-            for info in t:
-                if info.isfile():
-                    seen += 1
-                    if seen == ordinal:
-                        inner = t.extractfile(info)
-                        if inner is not None:
-                            return _stream(lambda: inner, name, cap, t, outer)
-                        break
-            t.close()
-            outer.close()
-            raise InputError("the archive changed while it was read", Place(name))
-
-        yield Member(name, opener, size)
+            if not info.isfile():
+                continue  # links, devices, folders: nothing to read
+            count += 1
+            if count > MAX_MEMBERS:
+                raise InputError(f"more than {MAX_MEMBERS:,} members", Place(member.name))
+            name = inner_name(member.name, info.name)
+            if info.size > cap:
+                yield Unreadable(name, f"larger than {cap >> 20} MiB; not read")
+                continue
+            inner = t.extractfile(info)
+            if inner is None:
+                continue
+            try:
+                data = inner.read()
+            except _DAMAGE as e:
+                raise InputError(f"corrupt or truncated tar archive ({type(e).__name__})",
+                                 Place(name)) from None
+            yield Member.of_bytes(name, data)
 
 
 _OPEN: dict[str, Callable[[BinaryIO], Any]] = {
@@ -200,7 +242,7 @@ def _single(member: Member, kind: str, cap: int) -> Member:
         if base.lower().endswith(suffix):
             base = base[: -len(suffix)] + replacement
             break
-    name = f"{member.name}!{base}"
+    name = inner_name(member.name, base)
 
     def opener() -> BinaryIO:
         outer = member.open()

@@ -35,6 +35,10 @@ _CCXT = re.compile(r"ccxt(?:\.pro|\.async_support)?\.([a-z][a-z0-9]+)\s*\(")
 _ASSIGN = re.compile(
     r"""(?P<name>[A-Za-z_][A-Za-z0-9_.\- ]{0,40}?)["'`]?\s*(?:=>|:=|=|:|-)\s*"""
     r"""(?P<q>["'`]?)(?P<value>[^\s"'`,;(){}\[\]<>]{6,})(?P=q)""")
+# A passphrase may be short (keys and secrets never are): `OKX_PASSPHRASE=abc`.
+_SHORT = re.compile(
+    r"""(?P<name>[A-Za-z_][A-Za-z0-9_.\- ]{0,40}?)["'`]?\s*(?:=>|:=|=|:|-)\s*"""
+    r"""(?P<q>["'`]?)(?P<value>[^\s"'`,;(){}\[\]<>]{1,5})(?P=q)(?![^\s"'`,;(){}\[\]<>])""")
 _SPLIT = re.compile(r"[\s|,;:]+")
 
 
@@ -72,6 +76,15 @@ def _plausible(value: str, shaped: bool) -> bool:
             and not _REPEAT.fullmatch(value) and not _TEMPLATE_CHARS.search(value)):
         return True
     return not is_placeholder(value, shaped)
+
+
+NO_VALUE = frozenset({"", "null", "none", "nil", "n/a", "na", "\\n", "-", "undefined"})
+
+
+def present(value: str) -> bool:
+    """Whether a passphrase cell holds a passphrase: not blank, and not a database's or
+    exporter's word for nothing (`NULL`, `\\N`, `None`)."""
+    return value.strip(" \t'\"`").lower() not in NO_VALUE
 
 
 def make(key: str, secret: str | None, passphrase: bool | None, stated: str | None,
@@ -153,7 +166,7 @@ def from_fields(fields: Sequence[tuple[str, str]], stated: str | None = None,
             d.secret = value
         elif role == "passphrase":
             has_pass_field = True
-            d.passphrase = bool(canonical(value)) or d.passphrase or False
+            d.passphrase = present(value) or d.passphrase or False
     stated_ex = record_exchange or _exchange_of(exchange_field)
     out: list[Found] = []
     for d in groups.values():
@@ -227,6 +240,10 @@ def from_text(text: str, stated: str | None = None, default: str | None = None,
             context_ex = lookup(m.group(1))
             cur.exchange = context_ex
         named = False
+        for a in _SHORT.finditer(line):
+            if _role_in(a.group("name"))[0] == "passphrase" and present(a.group("value")):
+                named = True
+                cur.passphrase = True
         for a in _ASSIGN.finditer(line):
             role, ex = _role_in(a.group("name"))
             if role is None:
@@ -349,7 +366,6 @@ class TablePlan:
                     self._exchanges.clear()
                 self._exchanges[raw] = _exchange_of(raw)
             stated = self._exchanges[raw]
-        pp = None if self.passphrase is None else bool(cells[self.passphrase].strip(
-            " \t'\"`"))
+        pp = None if self.passphrase is None else present(cells[self.passphrase])
         return make(cells[self.key], None if self.secret is None else cells[self.secret], pp,
                     stated, self.default)

@@ -29,13 +29,14 @@ from operator import methodcaller
 from typing import Any, BinaryIO, cast
 
 from incident.errors import Problems
+from incident.ingest import extract
 from incident.ingest.extract import TablePlan, _exchange_of
 from incident.ingest.interface import Found
 from incident.ingest.shapes import BY_EXCHANGE, Shape, shapes_for_key_length
 from incident.secret import canonical
 
 BLOCK = 4 << 20
-PASSPHRASE_EDGE = b" \t'\"`"  # what TablePlan.found strips from a passphrase cell
+NO_VALUE = frozenset(v.encode() for v in extract.NO_VALUE)  # as extract.present says
 PASSPHRASE, PASSPHRASE_UNKNOWN = 1, 2
 _DIGEST = methodcaller("digest")
 _GROUP_RE: dict[tuple[str, str], re.Pattern[bytes]] = {}
@@ -225,7 +226,8 @@ class FastTable:
             if pi is None:
                 flags += [PASSPHRASE_UNKNOWN] * len(rows)
             else:
-                flags += [PASSPHRASE if c[pi].strip(PASSPHRASE_EDGE) else 0 for _, c in rows]
+                flags += [0 if c[pi].strip(b" \t'\"`").lower() in NO_VALUE else PASSPHRASE
+                          for _, c in rows]
         key_digests = list(map(_DIGEST, map(hashlib.sha256, keys)))
         secret_mask = [si is not None] * len(keys)
         secret_digests = list(map(_DIGEST, map(hashlib.sha256, secrets)))

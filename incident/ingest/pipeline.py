@@ -13,7 +13,6 @@ reported with the place and the exit code it maps to.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
@@ -113,6 +112,11 @@ def ingest(store: Store, specs: list[str], options: IngestOptions,
             out.append(ingest_one(store, spec, named, default, progress))
         except IncidentError as e:
             out.append(SourceFailure(shown(spec), e))
+        except Exception as e:  # noqa: BLE001 - one source's bug must not stop the others
+            unexpected = IncidentError(f"unexpected error ({type(e).__name__}); run with "
+                                       "--debug for a traceback")
+            unexpected.__cause__ = e  # --debug shows its frames, never its message
+            out.append(SourceFailure(shown(spec), unexpected))
     return out
 
 
@@ -127,7 +131,7 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
         return NothingNew(label, "no new tweets since the last run")
     if not tops:
         raise InputError("nothing to ingest: an empty directory", Place(label))
-    digest, size = _digest(tops)
+    digest, size = _digest(tops, spec)
     existing = sql.dump_with_sha256(store.conn, digest)
     if existing is not None:
         return _result(store, existing[0], already=True, skipped=skipped)
@@ -139,6 +143,9 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
     now = utc_now()
     try:
         with store.write() as conn:
+            again = sql.dump_with_sha256(conn, digest)  # another process, meanwhile
+            if again is not None:
+                raise _Already(again[0])
             dump_id = sql.begin_dump(conn, name, label, source.kind, digest, size, now)
             before = sql.last_leak_id(conn)
             writer = sql.LeakWriter(conn, dump_id)
@@ -181,14 +188,24 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
                             rejects, first, last)
             if state.values:
                 sql.save_state(conn, label, state.values, now)
+    except _Already as already:
+        return _result(store, already.dump_id, already=True, skipped=skipped)
     finally:
         stream.close()
     return _result(store, dump_id, skipped=skipped)
 
 
-def _digest(tops: list[Member]) -> tuple[bytes, int]:
+class _Already(Exception):
+    """The same bytes were stored by another process while these were read."""
+
+    def __init__(self, dump_id: int) -> None:
+        self.dump_id = dump_id
+
+
+def _digest(tops: list[Member], root: str) -> tuple[bytes, int]:
     """The dump's SHA-256: of its bytes when it is one file, page or archive; else of a
-    manifest (each member's name and SHA-256, a line each, in order). And its size."""
+    manifest (each member's name below `root` and its SHA-256, a line each, in order),
+    so a folder named `dumps` or `/home/me/dumps` is the same dump. And its size."""
     hashes: list[tuple[str, bytes]] = []
     size = 0
     for member in tops:
@@ -200,7 +217,8 @@ def _digest(tops: list[Member]) -> tuple[bytes, int]:
         hashes.append((member.name, h.digest()))
     if len(hashes) == 1:
         return hashes[0][1], size
-    manifest = "".join(f"{n}\t{d.hex()}\n" for n, d in hashes)
+    manifest = "".join(f"{n.removeprefix(root).lstrip('/')}\t{d.hex()}\n"
+                       for n, d in hashes)
     return hashlib.sha256(manifest.encode("utf-8")).digest(), size
 
 
@@ -210,8 +228,9 @@ def _split(tops: list[Member]) -> list[tuple[int, int | None]]:
     if len(tops) != 1 or (tops[0].size or 0) < SPLIT_MIN_BYTES:
         return whole
     member = tops[0]
-    if archives.kind_of(member) is not None or not isinstance(detect(member), Delimited):
-        return whole
+    if archives.kind_of(member) is not None or not isinstance(detect(member), Delimited) \
+            or bom_encoding(member.head()[:4]) in ("utf-16", "utf-32"):  # 2-byte units:
+        return whole  # a cut at a newline byte may fall inside one
     header_line, _, cells = Delimited().header(member)
     if not TablePlan(cells).simple:
         return whole
@@ -249,42 +268,55 @@ def _read(send: Send, tops: list[Member], default: str | None, strict: bool, cap
     CSV) and send fingerprints. Messages: ("member", number, name, format, unit),
     ("batch", packed rows, count per exchange, bytes read), ("failed", number, name,
     position, reason), ("problems", name, kept, total). Members are numbered in reading
-    order, the same in every reader (two readers of one file both call it 1)."""
-    members: Iterator[Member] = itertools.chain.from_iterable(
-        archives.expand(top, cap) for top in tops)
-    many = len(tops) > 1
+    order, the same in every reader (two readers of one file both call it 1).
+
+    A member that cannot be read is a "failed" record and the others are still read;
+    when none could be read, the dump fails with the first reason. --strict: the first
+    failure fails the dump."""
+    failures: list[InputError] = []
+    read_any = False
     index = 0
-    while True:
+
+    def failed(error: InputError, number: int) -> None:
+        if strict:
+            raise error
+        failures.append(error)
+        send(("failed", number, error.place.source if error.place else "",
+              error.place.line if error.place else None, error.message))
+
+    for top in tops:
         try:
-            member = next(members)
-        except StopIteration:
-            return
-        except InputError as e:  # an archive that cannot be listed
-            if not many or strict:
-                raise
-            send(("failed", -1, e.place.source if e.place else "", None, e.message))
-            many = True
-            continue
-        index += 1
-        many = many or "!" in member.name
-        problems: Problems = (StrictProblems if strict else Problems)(member.name, limit=100)
-        try:
-            fmt = detect(member)
-            if fmt is None:
-                if member.size == 0 or not member.head().strip():
-                    raise InputError("empty: nothing to read", Place(member.name))
-                raise InputError("binary data or an unknown format; not read",
-                                 Place(member.name))
-            send(("member", index, member.name, fmt.name, fmt.unit))
-            for counts, packed, read in _batches(member, index, fmt, problems, default, start,
-                                                 end):
-                if packed[0] or read:
-                    send(("batch", packed, counts, read))
-        except InputError as e:
-            if not many or strict:
-                raise
-            position = e.place.line if e.place else None
-            send(("failed", index, member.name, position, e.message))
+            for item in archives.expand(top, cap):
+                if isinstance(item, archives.Unreadable):
+                    failed(InputError(item.reason, Place(item.name)), 0)
+                    continue
+                index += 1
+                try:
+                    _read_member(send, item, index, default, strict, start, end)
+                    read_any = True
+                except InputError as e:
+                    failed(e, index)
+        except InputError as e:  # an archive that cannot be opened at all
+            failed(e, 0)
+    if failures and not read_any:
+        raise failures[0]
+
+
+def _read_member(send: Send, member: Member, index: int, default: str | None, strict: bool,
+                 start: int, end: int | None) -> None:
+    problems: Problems = (StrictProblems if strict else Problems)(member.name, limit=100)
+    fmt = detect(member)
+    if fmt is None:
+        if member.size == 0 or not member.head().strip():
+            raise InputError("empty: nothing to read", Place(member.name))
+        raise InputError("binary data or an unknown format; not read", Place(member.name))
+    send(("member", index, member.name, fmt.name, fmt.unit))
+    try:
+        for counts, packed, read in _batches(member, index, fmt, problems, default, start,
+                                             end):
+            if packed[0] or read:
+                send(("batch", packed, counts, read))
+    finally:
         if problems:
             send(("problems", member.name, problems.as_tuples(), problems.total))
 

@@ -154,3 +154,77 @@ def test_sample_dumps_give_what_expected_json_says(cli) -> None:
            for d in out["dumps"]}
     want = {name: (e["credentials"], e["by_exchange"]) for name, e in expected.items()}
     assert got == want
+
+
+def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_a_bad_member_spoils_only_itself(cli, tmp_path: Path) -> None:
+    """Damage inside an archive (a truncated member, an encrypted one, one packed with a
+    method zipfile cannot read) is a reject; the members after it are still read."""
+    cut = gzip.compress(csv_dump(30).encode())[:-60]
+    path = tmp_path / "mixed.zip"
+    data = bytearray(_zip({"a.csv": csv_dump(3).encode(), "b.csv.gz": cut,
+                           "c.csv": csv_dump(4).encode(), "d.csv": csv_dump(2).encode(),
+                           "e.csv": csv_dump(5).encode()}))
+    d_header = data.index(b"PK\x03\x04", data.index(b"d.csv") - 40)  # d.csv's local header
+    data[d_header + 6] |= 0x1  # flag: encrypted (local header)
+    central = data.rindex(b"d.csv") - 46  # d.csv's central directory entry
+    data[central + 8] |= 0x1
+    e_central = data.rindex(b"e.csv") - 46
+    data[e_central + 10] = 99  # method: unknown to zipfile
+    path.write_bytes(bytes(data))
+    code, out, _ = ingest(cli, path)
+    dump = out["dumps"][0]
+    assert (code, dump["credentials"]) == (0, 7)
+    assert dump["rejected"] == 3
+    assert [r.split(": ", 1)[0] for r in dump["rejects"]] == [
+        f"{path}!b.csv.gz!b.csv", f"{path}!d.csv", f"{path}!e.csv"]
+
+
+def test_a_single_damaged_member_fails_the_dump(cli, tmp_path: Path) -> None:
+    path = tmp_path / "x.csv.gz"
+    path.write_bytes(gzip.compress(csv_dump(2000).encode())[:-500])
+    code, out, _ = ingest(cli, path)
+    assert code == 3 and out["dumps"] == []
+    assert out["failures"][0]["error"].startswith(f"{path}!x.csv: corrupt or truncated")
+
+
+def test_a_header_below_odd_line_breaks(cli, tmp_path: Path) -> None:
+    path = tmp_path / "ff.csv"
+    path.write_text("Exported\fby tool\u2028today\napi_key,api_secret\n"
+                    + "".join(f"{key()},{key()}\n" for _ in range(3)))
+    assert ingest(cli, path)[1]["dumps"][0]["credentials"] == 3
+
+
+def test_a_large_utf16_file_is_read_whole(cli, tmp_path: Path) -> None:
+    path = tmp_path / "excel-unicode.txt"
+    rows = 33_000  # a little over 8 MiB in UTF-16: large enough to be split, if it could be
+    text = "api_key\tapi_secret\n" + "".join(f"{key()}\t{key()}\n" for _ in range(rows))
+    path.write_bytes(text.encode("utf-16"))
+    assert path.stat().st_size > 8 << 20
+    code, out, _ = ingest(cli, path)
+    assert (code, out["dumps"][0]["credentials"], out["dumps"][0]["rejected"]) == (0, rows, 0)
+
+
+def test_a_folder_is_the_same_dump_however_it_is_named(cli, tmp_path: Path,
+                                                       monkeypatch) -> None:
+    folder = tmp_path / "leak"
+    folder.mkdir()
+    (folder / "a.csv").write_text(csv_dump(2))
+    (folder / "b.csv").write_text(csv_dump(2))
+    monkeypatch.chdir(tmp_path)
+    assert ingest(cli, "leak")[1]["dumps"][0]["credentials"] == 4
+    assert ingest(cli, folder)[1]["dumps"][0]["already_ingested"]
+
+
+def test_a_zip_that_is_no_workbook_is_opened(cli, tmp_path: Path) -> None:
+    path = tmp_path / "office.zip"
+    path.write_bytes(_zip({"[Content_Types].xml": b"<Types/>", "keys.csv": csv_dump(3).encode()}))
+    code, out, _ = ingest(cli, path)
+    assert (code, out["dumps"][0]["credentials"]) == (0, 3)

@@ -66,9 +66,11 @@ def _first_lines(member: Member) -> list[str]:
         text = head.decode(encoding, errors="ignore")
     else:
         text = decode_line(head.removeprefix(codecs.BOM_UTF8))[0]
-    lines = text.splitlines()
-    if len(head) == 64 * 1024 and lines:
-        lines.pop()  # cut mid-line
+    # Split as the stream is read (at \n only): str.splitlines would also break at \f, \v
+    # or \u2028 and put the header on the wrong line.
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    if lines and (len(head) == 64 * 1024 or not lines[-1]):
+        lines.pop()  # cut mid-line, or the empty piece after the last newline
     return [line for line in lines if line.strip()][:HEADER_WITHIN]
 
 
@@ -79,7 +81,10 @@ def find_header(lines: list[str]) -> tuple[int, str, list[str]] | None:
         for delimiter in DELIMITERS:
             if delimiter not in line:
                 continue
-            cells = next(csv.reader([line], delimiter=delimiter))
+            try:
+                cells = next(csv.reader([line], delimiter=delimiter))
+            except csv.Error:  # a lone \r inside the line, say: no header
+                continue
             if names.header_score(cells) >= 2 and len(cells) >= 2 \
                     and _rows_agree(lines[i + 1:], delimiter, len(cells)):
                 return i, delimiter, [c.strip() for c in cells]
@@ -133,8 +138,8 @@ class Delimited(Format):
         encoding = bom_encoding(raw.peek(4)[:4] if hasattr(raw, "peek") else b"")
         if encoding not in ("utf-16", "utf-32"):
             encoding = "utf-8-sig" if start_line == 1 else "utf-8"
-        source = raw if end is None else _Window(raw, end)
-        text = io.TextIOWrapper(source, encoding=encoding, errors="surrogateescape",  # type: ignore[type-var]
+        source = _Window(raw, end, member.name)
+        text = io.TextIOWrapper(source, encoding=encoding, errors="surrogateescape",
                                 newline="")
         reader = csv.reader(text, delimiter=delimiter, strict=True)
         before = start_line - 1  # lines above the first this reader sees
@@ -180,19 +185,27 @@ def _csv_reason(error: csv.Error) -> str:
 
 
 class _Window(io.RawIOBase):
-    """The bytes of a stream up to an offset: one reader's range of a split file."""
+    """The bytes of a stream up to an offset (one reader's range of a split file), with
+    no line over MAX_LINE: the csv module would hold a line of any length in memory."""
 
-    def __init__(self, raw: BinaryIO, end: int) -> None:
-        self.raw, self.left = raw, end - raw.tell()
+    def __init__(self, raw: BinaryIO, end: int | None, name: str) -> None:
+        self.raw, self.name, self.run = raw, name, 0
+        self.left = None if end is None else end - raw.tell()
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        if self.left <= 0:
+        want = len(buffer) if self.left is None else min(len(buffer), self.left)
+        if want <= 0:
             return 0
-        data = self.raw.read(min(len(buffer), self.left))
-        self.left -= len(data)
+        data = self.raw.read(want)
+        if self.left is not None:
+            self.left -= len(data)
+        newline = data.rfind(b"\n")
+        self.run = self.run + len(data) if newline < 0 else len(data) - newline - 1
+        if self.run > MAX_LINE:
+            raise InputError("a line longer than 1 MiB: not a text dump", Place(self.name))
         buffer[:len(data)] = data
         return len(data)
 

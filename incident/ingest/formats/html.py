@@ -9,8 +9,9 @@ visible text, with the values of the form inputs as fields.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import BeautifulSoup, CData, NavigableString, PageElement, Tag
 
 from incident.errors import Problems
 from incident.ingest.formats.telegram import is_telegram_html, looks_html
@@ -25,40 +26,87 @@ _BREAKS = ("address", "article", "aside", "blockquote", "dd", "div", "dl", "dt",
 _NO_VALUE = {"button", "checkbox", "file", "image", "radio", "reset", "submit"}
 
 
-def _tags(parent: Tag, *names: str) -> list[Tag]:
-    return [t for t in parent.find_all(list(names)) if isinstance(t, Tag)]
+_HIDDEN = ("script", "style", "template")
+_CELLS = ("td", "th")
+_STRINGS = (NavigableString, CData)  # what get_text reads: no comments, no <rt>, no script
+HEADER_CAP = 256  # characters of a first-row cell read to tell whether it is a header
 
 
-def _text(tag: Tag) -> str:
-    return tag.get_text(" ").strip()
+def walk(root: Tag, limit: int | None = None) -> Iterator[tuple[bool, PageElement]]:
+    """(entering, element) in document order: (True, tag) before a tag's contents and
+    (False, tag) after them, (True, string) for each string. Iterative, so a page nested
+    100,000 deep is walked in linear time and without recursion; with `limit`, stops
+    after that many elements."""
+    stack: list[tuple[Tag, Iterator[PageElement]]] = [(root, iter(root.contents))]
+    seen = 0
+    while stack:
+        tag, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            yield False, tag
+            continue
+        seen += 1
+        if limit is not None and seen > limit:
+            return
+        yield True, child
+        if isinstance(child, Tag):
+            stack.append((child, iter(child.contents)))
 
 
-def _table(table: Tag) -> tuple[list[str], list[list[str]]] | None:
-    """(header names, rows of cell texts) of a table with a header row, else None."""
-    rows = []
-    for tr in _tags(table, "tr"):
-        if tr.find_parent("table") is table:
-            cells = [c for c in tr.find_all(["td", "th"], recursive=False) if isinstance(c, Tag)]
+def _capped_text(cell: Tag) -> str:
+    """A cell's text as get_text(" ") gives it, up to about HEADER_CAP characters (enough
+    to tell a header name; a longer cell is no header)."""
+    parts: list[str] = []
+    size = 0
+    for entering, element in walk(cell, limit=4 * HEADER_CAP):
+        if entering and type(element) in _STRINGS:
+            parts.append(str(element))
+            size += len(element) + 1
+            if size > HEADER_CAP:
+                break
+    return " ".join(parts).strip()
+
+
+@dataclass
+class _Table:
+    rows: list[list[Tag]] = field(default_factory=list)  # its rows' cells, empty rows left out
+    in_head: bool = False  # its first row is inside a thead
+    header: bool = False
+
+
+def _structure(soup: BeautifulSoup) -> dict[int, _Table]:
+    """Every table's rows (the tr whose nearest table it is), by id, in page order."""
+    tables: dict[int, _Table] = {}
+    nearest: list[_Table | None] = [None]  # the nearest table of each open tag
+    theads: list[bool] = [False]  # whether each open tag is inside a thead
+    for entering, element in walk(soup):
+        if not isinstance(element, Tag):
+            continue
+        if not entering:
+            nearest.pop()
+            theads.pop()
+            continue
+        table, in_head = nearest[-1], theads[-1] or element.name == "thead"
+        if element.name == "table":
+            table = tables[id(element)] = _Table()
+        elif element.name == "tr" and table is not None:
+            cells = [c for c in element.contents if isinstance(c, Tag) and c.name in _CELLS]
             if cells:
-                rows.append((tr, cells))
-    if not rows:
-        return None
-    first, cells = rows[0]
-    names = [_text(c) for c in cells]
-    in_head = first.find_parent("thead") is not None
-    if not (in_head or all(c.name == "th" for c in cells)) and header_score(names) < 2:
-        return None
-    return names, [[_text(c) for c in row] for _, row in rows[1:]]
+                if not table.rows:
+                    table.in_head = theads[-1]
+                table.rows.append(cells)
+        nearest.append(table)
+        theads.append(in_head)
+    return tables
 
 
-def _inputs(soup: BeautifulSoup) -> list[tuple[str, str]]:
-    fields = []
-    for tag in _tags(soup, "input"):
-        value = tag.get("value")
-        if isinstance(value, str) and value and str(tag.get("type", "text")).lower() not in \
-                _NO_VALUE:
-            fields.append((str(tag.get("name") or tag.get("id") or "input"), value))
-    return fields
+def _inputs_field(tag: Tag) -> tuple[str, str] | None:
+    value = tag.get("value")
+    if isinstance(value, str) and value and str(tag.get("type", "text")).lower() not in \
+            _NO_VALUE:
+        return str(tag.get("name") or tag.get("id") or "input"), value
+    return None
 
 
 class Html(Format):
@@ -70,40 +118,84 @@ class Html(Format):
         return text is not None and looks_html(text) and not is_telegram_html(text)
 
     def records(self, member: Member, problems: Problems) -> Iterator[Record]:
+        # Two walks over the page, each linear whatever its depth (bs4's find_parent is
+        # linear in the depth, and `.decomposed` searches the subtree): the first finds
+        # the tables' rows; the second the blocks, each header table's cell texts, the
+        # inputs and the rest of the text. Nothing on the page is changed.
         soup = BeautifulSoup(whole_text(member), "html.parser")
-        tables = [(table, found) for table in _tags(soup, "table")
-                  if (found := _table(table)) is not None]
-        inside = {id(t) for t, _ in tables}
+        tables = _structure(soup)
+        owners: dict[int, list[str]] = {}  # id of a header table's cell -> its strings
+        texts: list[list[list[str]]] = []  # each header table's rows' cells' strings
+        for table in tables.values():
+            if not table.rows:
+                continue
+            first = table.rows[0]
+            table.header = table.in_head or all(c.name == "th" for c in first) or \
+                header_score([_capped_text(c) for c in first]) >= 2
+            if table.header:
+                texts.append([[] for _ in table.rows])
+                rows = texts[-1]
+                for index, cells in enumerate(table.rows):
+                    rows[index] = [[] for _ in cells]
+                    for cell, parts in zip(cells, rows[index]):
+                        owners[id(cell)] = parts
+        blocks: list[Tag] = []
+        fields: list[tuple[str, str]] = []
+        rest: list[str] = []
+        # Of each open tag: the strings of the header table cell it is in (or None),
+        # whether it is in a block, and whether its text is left out of the rest.
+        cell: list[list[str] | None] = [None]
+        in_block: list[bool] = [False]
+        left_out: list[bool] = [False]
+        hidden: list[bool] = [False]
+        in_header = [False]
+        for entering, element in walk(soup):
+            if not isinstance(element, Tag):
+                if type(element) in _STRINGS:
+                    if (parts := cell[-1]) is not None:
+                        parts.append(str(element))
+                    if not left_out[-1] and not hidden[-1]:
+                        rest.append(str(element))
+                continue
+            if not entering:
+                gone, unseen = left_out.pop(), hidden.pop()
+                cell.pop(), in_block.pop(), in_header.pop()
+                if not gone and not unseen and (element.name in _CELLS or
+                                                element.name in _BREAKS or
+                                                element.name == "br"):
+                    rest.append(" " if element.name in _CELLS else "\n")
+                continue
+            name = element.name
+            table = tables.get(id(element)) if name == "table" else None
+            header = table is not None and table.header
+            gone = left_out[-1] or header
+            if name in _BLOCKS and not in_block[-1] and not in_header[-1]:
+                if not (name == "script" and element.get("src")):
+                    blocks.append(element)
+                    gone = True
+            if name == "input" and not gone and (found := _inputs_field(element)):
+                fields.append(found)
+            cell.append(owners.get(id(element), cell[-1]))
+            in_block.append(in_block[-1] or name in _BLOCKS)
+            in_header.append(in_header[-1] or header)
+            left_out.append(gone)
+            hidden.append(hidden[-1] or name in _HIDDEN)
         position = 1
-        for block in _tags(soup, *_BLOCKS):
-            if block.decomposed or block.find_parent(list(_BLOCKS)) is not None or any(
-                    id(t) in inside for t in block.find_parents("table")):
-                continue
-            if block.name == "script" and block.get("src"):
-                continue
-            name, text = block.name, block.get_text().strip("\r\n")
-            block.decompose()
+        for block in blocks:  # outermost, so each string is read once
+            text = block.get_text().strip("\r\n")
             if text.strip():
-                yield Record(position, text=text, sub=name)
+                yield Record(position, text=text, sub=block.name)
                 position += 1
-        for number, (table, (header, rows)) in enumerate(tables, 1):
-            for cells in rows:
-                fields = [(header[i] if i < len(header) else str(i + 1), cell)
-                          for i, cell in enumerate(cells)]
-                if any(cell for cell in cells):
-                    yield Record(position, fields, sub=f"table {number}")
+        for number, rows in enumerate(texts, 1):
+            header_row = [" ".join(parts).strip() for parts in rows[0]]
+            for row in rows[1:]:
+                cells = [" ".join(parts).strip() for parts in row]
+                named = [(header_row[i] if i < len(header_row) else str(i + 1), text)
+                         for i, text in enumerate(cells)]
+                if any(cells):
+                    yield Record(position, named, sub=f"table {number}")
                     position += 1
-            if not table.decomposed:
-                table.decompose()
-        fields = _inputs(soup)
-        for tag in _tags(soup, "script", "style", "template", "td", "th", "br", *_BREAKS):
-            if tag.decomposed or tag.parent is None:
-                continue
-            if tag.name in ("script", "style", "template"):
-                tag.decompose()
-            else:
-                tag.insert_after(" " if tag.name in ("td", "th") else "\n")
-        lines = (" ".join(line.split()) for line in soup.get_text().splitlines())
+        lines = (" ".join(line.split()) for line in "".join(rest).splitlines())
         text = "\n".join(line for line in lines if line)
         if text or fields:
             yield Record(position, fields, text)

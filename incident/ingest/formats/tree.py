@@ -21,6 +21,7 @@ import yaml
 from incident.errors import InputError, Place, Problems
 from incident.exchanges.names import lookup
 from incident.ingest.decode import bom_encoding, decode, decode_line
+from incident.ingest.formats import delimited
 from incident.ingest.interface import HEAD, Format, Member, Record
 from incident.ingest.names import fold, header_score, role_of
 
@@ -76,13 +77,9 @@ def safe_reason(message: str) -> str:
 
 
 def stream_lines(member: Member) -> Iterator[tuple[int, str]]:
-    """(line number, line) of a member, streamed unless it is UTF-16/32."""
-    if bom_encoding(member.head()) in ("utf-16", "utf-32"):
-        yield from enumerate(split_lines(whole_text(member)), 1)
-        return
+    """(line number, line) of a member, streamed, a line at most 1 MiB."""
     with member.open() as raw:
-        for number, data in enumerate(raw, 1):
-            text, _ = decode_line(data)
+        for number, text in delimited.stream_lines(raw, member.name):
             yield number, (text.lstrip("\ufeff") if number == 1 else text).rstrip("\r\n")
 
 

@@ -215,19 +215,32 @@ def _gist(data: bytes) -> bytes:
 
 def text_blocks(soup: BeautifulSoup, name: str) -> Iterator[Member]:
     """A member per textarea, pre and code block with text, in page order, numbered by
-    its position among the page's blocks of its tag; a code inside a pre is read with
-    the pre only."""
+    its position among the page's blocks of its tag; a block inside another (a code
+    inside a pre) is read with the outer one only.
+
+    One iterative walk, linear whatever the page's depth: bs4's find_parent is linear in
+    the depth, so asking it of each block made a deeply nested page quadratic."""
     counts = dict.fromkeys(BLOCKS, 0)
-    for tag in soup.find_all(BLOCKS):
+    inside: list[bool] = [False]  # of each open tag: whether it is in a block
+    stack: list[Iterator[object]] = [iter(soup.contents)]
+    while stack:
+        tag = next(stack[-1], None)
+        if tag is None:
+            stack.pop()
+            inside.pop()
+            continue
         if not isinstance(tag, Tag):
             continue
-        counts[tag.name] += 1
-        if tag.name == "code" and tag.find_parent("pre") is not None:
-            continue
-        text = tag.get_text()
-        if text.strip():
-            yield Member.of_bytes(f"{name}#{tag.name}[{counts[tag.name]}]",
-                                  text.encode("utf-8"), "text/plain")
+        outer = inside[-1]
+        if tag.name in BLOCKS:
+            counts[tag.name] += 1
+            if not outer:
+                text = tag.get_text()  # outermost blocks: each string is read once
+                if text.strip():
+                    yield Member.of_bytes(f"{name}#{tag.name}[{counts[tag.name]}]",
+                                          text.encode("utf-8"), "text/plain")
+        stack.append(iter(tag.contents))
+        inside.append(outer or tag.name in BLOCKS)
 
 
 def raw_links(soup: BeautifulSoup, base: str) -> list[str]:

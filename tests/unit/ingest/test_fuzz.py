@@ -30,6 +30,9 @@ def read_everything(data: bytes, name: str = "fuzz.bin") -> None:
     member = Member.of_bytes(name, data)
     try:
         for inner in archives.expand(member, 1 << 20):
+            if isinstance(inner, archives.Unreadable):
+                assert inner.reason and inner.name.startswith(name)
+                continue
             fmt = detect(inner)
             formats = [fmt] if fmt is not None else []
             for f in formats:
@@ -83,6 +86,7 @@ def test_a_decompression_bomb_is_capped() -> None:
     bomb = gzip.compress(b"0" * (3 << 20))
     member = Member.of_bytes("bomb.gz", bomb)
     (inner,) = archives.expand(member, 1 << 20)
+    assert isinstance(inner, Member)
     try:
         with inner.open() as raw:
             while raw.read(1 << 16):
@@ -97,9 +101,6 @@ def test_archives_nested_too_deep_are_refused() -> None:
     data = b"key,secret\n"
     for _ in range(archives.MAX_DEPTH + 1):
         data = gzip.compress(data)
-    try:
-        list(archives.expand(Member.of_bytes("deep.gz", data), 1 << 20))
-    except InputError as e:
-        assert "nested more than" in str(e)
-    else:
-        raise AssertionError("no depth limit")
+    (last,) = archives.expand(Member.of_bytes("deep.gz", data), 1 << 20)
+    assert isinstance(last, archives.Unreadable)
+    assert last.reason == f"archives nested more than {archives.MAX_DEPTH} deep"
