@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 
 from incident.errors import Problems
+from incident.ingest.formats.naming import safe_name
 from incident.ingest.formats.tree import head_text, split_lines, truncated, whole_text
 from incident.ingest.interface import Format, Member, Record
 
@@ -73,7 +74,7 @@ class EnvFile(Format):
         fields: list[tuple[str, str]] = []
         names: set[str] = set()
         text: list[str] = []  # from the record's first line on, "" for the assignments
-        first, index = 0, 0
+        first, index, assignments = 0, 0, 0
         while index < len(lines):
             number, line = index + 1, lines[index]
             index += 1
@@ -88,9 +89,11 @@ class EnvFile(Format):
             if assigned is None:
                 text.append(line)
                 continue
+            assignments += 1
             found = _value(assigned[2], lines, index)
-            if found is None:
-                problems.add("a quote is never closed", number, assigned[1])
+            if found is None:  # a name may be a key (`sk_live_...=x`): shown only if safe
+                problems.add("a quote is never closed", number,
+                             safe_name(assigned[1], f"variable {assignments}"))
                 found = assigned[2][1:].strip(), index
             value, index = found
             fields.append((assigned[1], value))

@@ -3,7 +3,9 @@
 Records, in order: each `textarea`, `pre`, `code` and inline `script` as its own text (a
 paste sits in a textarea or a pre; a `code` inside a `pre` counts once); each row of each
 table with a header row, with the header cells as field names; then the rest of the
-visible text, with the values of the form inputs as fields.
+visible text, with the values of the form inputs as fields. A block inside a block is read
+with the outermost; a header table inside a cell is read as its own rows, not as part of
+the cell's text; so each string is read once and the reading is linear in the page.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from bs4 import BeautifulSoup, CData, NavigableString, PageElement, Tag
+from bs4 import BeautifulSoup, CData, ParserRejectedMarkup, Tag
+from bs4.element import NavigableString, PageElement
 
-from incident.errors import Problems
+from incident.errors import InputError, Place, Problems
 from incident.ingest.formats.telegram import is_telegram_html, looks_html
 from incident.ingest.formats.tree import head_text, whole_text
 from incident.ingest.interface import Format, Member, Record
@@ -30,6 +33,15 @@ _HIDDEN = ("script", "style", "template")
 _CELLS = ("td", "th")
 _STRINGS = (NavigableString, CData)  # what get_text reads: no comments, no <rt>, no script
 HEADER_CAP = 256  # characters of a first-row cell read to tell whether it is a header
+
+
+def parse(text: str, name: str) -> BeautifulSoup:
+    """The page's tree; markup html.parser gives up on (`<![DOCTYPE`) is an InputError by
+    place: the parser's message quotes the page, so it never gets out."""
+    try:
+        return BeautifulSoup(text, "html.parser")
+    except (ParserRejectedMarkup, AssertionError):
+        raise InputError("not readable HTML", Place(name)) from None
 
 
 def walk(root: Tag, limit: int | None = None) -> Iterator[tuple[bool, PageElement]]:
@@ -62,7 +74,7 @@ def _capped_text(cell: Tag) -> str:
     for entering, element in walk(cell, limit=4 * HEADER_CAP):
         if entering and type(element) in _STRINGS:
             parts.append(str(element))
-            size += len(element) + 1
+            size += len(parts[-1]) + 1
             if size > HEADER_CAP:
                 break
     return " ".join(parts).strip()
@@ -101,6 +113,30 @@ def _structure(soup: BeautifulSoup) -> dict[int, _Table]:
     return tables
 
 
+Cells = list[list[str]]  # a row's cells, each the strings it holds
+
+
+def _header_tables(tables: dict[int, _Table]) -> tuple[list[list[Cells]], dict[int, list[str]]]:
+    """Which tables have a header row (marking them), and for each of those its rows'
+    cells' strings, to be filled: (the lists by table, in page order; the list of each
+    cell, by the cell's id)."""
+    texts: list[list[Cells]] = []
+    owners: dict[int, list[str]] = {}
+    for table in tables.values():
+        if not table.rows:
+            continue
+        first = table.rows[0]
+        table.header = table.in_head or all(c.name == "th" for c in first) or \
+            header_score([_capped_text(c) for c in first]) >= 2
+        if table.header:
+            rows: list[Cells] = [[[] for _ in cells] for cells in table.rows]
+            for cells, strings in zip(table.rows, rows):
+                for tag, parts in zip(cells, strings):
+                    owners[id(tag)] = parts
+            texts.append(rows)
+    return texts, owners
+
+
 def _inputs_field(tag: Tag) -> tuple[str, str] | None:
     value = tag.get("value")
     if isinstance(value, str) and value and str(tag.get("type", "text")).lower() not in \
@@ -122,23 +158,9 @@ class Html(Format):
         # linear in the depth, and `.decomposed` searches the subtree): the first finds
         # the tables' rows; the second the blocks, each header table's cell texts, the
         # inputs and the rest of the text. Nothing on the page is changed.
-        soup = BeautifulSoup(whole_text(member), "html.parser")
+        soup = parse(whole_text(member), member.name)
         tables = _structure(soup)
-        owners: dict[int, list[str]] = {}  # id of a header table's cell -> its strings
-        texts: list[list[list[str]]] = []  # each header table's rows' cells' strings
-        for table in tables.values():
-            if not table.rows:
-                continue
-            first = table.rows[0]
-            table.header = table.in_head or all(c.name == "th" for c in first) or \
-                header_score([_capped_text(c) for c in first]) >= 2
-            if table.header:
-                texts.append([[] for _ in table.rows])
-                rows = texts[-1]
-                for index, cells in enumerate(table.rows):
-                    rows[index] = [[] for _ in cells]
-                    for cell, parts in zip(cells, rows[index]):
-                        owners[id(cell)] = parts
+        texts, owners = _header_tables(tables)
         blocks: list[Tag] = []
         fields: list[tuple[str, str]] = []
         rest: list[str] = []
@@ -159,22 +181,24 @@ class Html(Format):
                 continue
             if not entering:
                 gone, unseen = left_out.pop(), hidden.pop()
-                cell.pop(), in_block.pop(), in_header.pop()
+                cell.pop()
+                in_block.pop()
+                in_header.pop()
                 if not gone and not unseen and (element.name in _CELLS or
                                                 element.name in _BREAKS or
                                                 element.name == "br"):
                     rest.append(" " if element.name in _CELLS else "\n")
                 continue
             name = element.name
-            table = tables.get(id(element)) if name == "table" else None
-            header = table is not None and table.header
+            found_table = tables.get(id(element)) if name == "table" else None
+            header = found_table is not None and found_table.header
             gone = left_out[-1] or header
-            if name in _BLOCKS and not in_block[-1] and not in_header[-1]:
-                if not (name == "script" and element.get("src")):
-                    blocks.append(element)
-                    gone = True
-            if name == "input" and not gone and (found := _inputs_field(element)):
-                fields.append(found)
+            if name in _BLOCKS and not in_block[-1] and not in_header[-1] and not (
+                    name == "script" and element.get("src")):
+                blocks.append(element)  # an outermost block: its own record
+                gone = True
+            if name == "input" and not gone and (value := _inputs_field(element)):
+                fields.append(value)
             cell.append(owners.get(id(element), cell[-1]))
             in_block.append(in_block[-1] or name in _BLOCKS)
             in_header.append(in_header[-1] or header)
@@ -186,13 +210,13 @@ class Html(Format):
             if text.strip():
                 yield Record(position, text=text, sub=block.name)
                 position += 1
-        for number, rows in enumerate(texts, 1):
-            header_row = [" ".join(parts).strip() for parts in rows[0]]
-            for row in rows[1:]:
-                cells = [" ".join(parts).strip() for parts in row]
-                named = [(header_row[i] if i < len(header_row) else str(i + 1), text)
-                         for i, text in enumerate(cells)]
-                if any(cells):
+        for number, table_rows in enumerate(texts, 1):
+            header_row = [" ".join(parts).strip() for parts in table_rows[0]]
+            for row in table_rows[1:]:
+                values = [" ".join(parts).strip() for parts in row]
+                named = [(header_row[i] if i < len(header_row) else str(i + 1), value)
+                         for i, value in enumerate(values)]
+                if any(values):
                     yield Record(position, named, sub=f"table {number}")
                     position += 1
         lines = (" ".join(line.split()) for line in "".join(rest).splitlines())

@@ -8,7 +8,9 @@ a Record named by those columns (`column 1`, ... when the dump never says).
 A string left open is found at the end of the text, or where it runs into a line that
 starts a statement as dumps write them (`INSERT INTO `, `CREATE TABLE `, ...) or, in a
 VALUES list of a row a line, into the next row: it is reported where it began, and reading
-goes on from that line. Messages name the line, the table and the column, never a value.
+goes on from that line. Messages name the line, the table and the column, never a value;
+a table's or column's name only if it is safe to show (naming: a name may be a key or hold
+a terminal escape), else its number (`table 3`: the third table the dump names).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from incident.errors import Problems
 from incident.ingest.decode import bom_encoding, decode, looks_binary
 from incident.ingest.formats._sqllex import (NAMES, Cut, Item, Lexer, Token, Unterminated,
                                              copy_value)
+from incident.ingest.formats.naming import labelled, safe_name
 from incident.ingest.interface import Format, Member, Record
 
 _INSERT_WORDS = {"INTO", "IGNORE", "OR", "REPLACE", "LOW_PRIORITY", "DELAYED",
@@ -70,9 +73,18 @@ class _Reader:
         self.lex = Lexer(text)
         self.problems = problems
         self.tables: dict[str, list[str]] = {}
+        self.numbers: dict[str, int] = {}  # each table's number, in the order first named
+        self.labels: dict[str, str] = {}  # how each table is named in messages and subs
 
     def add(self, reason: str, pos: int, column: str | None = None) -> None:
         self.problems.add(reason, self.lex.line_of(pos), column)
+
+    def label(self, table: str) -> str:
+        """`table <name>`, or `table <number>` when the name is not safe to show."""
+        if (known := self.labels.get(table)) is None:
+            number = self.numbers.setdefault(_key(table), len(self.numbers) + 1)
+            known = self.labels[table] = labelled("table", table, number)
+        return known
 
     def statements(self, sniff: bool = False) -> Iterator[Record | bool]:
         """The records; sniffing, True once a statement read here shows (False: not SQL)."""
@@ -147,11 +159,11 @@ class _Reader:
     def schema(self, table: str, listed: list[str] | None) -> tuple[list[str] | None, str]:
         """The names of a row's values, and how to say how many values it should have."""
         if listed is not None:
-            return listed, f"{_plural(len(listed), 'column')} listed for table {table}"
+            return listed, f"{_plural(len(listed), 'column')} listed for {self.label(table)}"
         names = self.tables.get(_key(table)) or self.tables.get(_key(table.split(".")[-1]))
         if names is None:
             return None, ""
-        return names, f"table {table} has {_plural(len(names), 'column')}"
+        return names, f"{self.label(table)} has {_plural(len(names), 'column')}"
 
     def create(self, start: int, sniff: bool) -> Iterator[Record | bool]:
         tok = self.lex.next()
@@ -174,6 +186,7 @@ class _Reader:
         if items is None:
             return
         names = [c for c in map(_column, items) if c is not None]
+        self.label(table)  # numbered in the order the dump names its tables
         self.tables[_key(table)] = self.tables[_key(table.split(".")[-1])] = names
         self.finish(start)
         return
@@ -222,7 +235,8 @@ class _Reader:
             try:
                 items = lex.group()
             except Unterminated as e:
-                field = names[e.item] if names and e.item < len(names) else None
+                field = safe_name(names[e.item], f"column {e.item + 1}") \
+                    if names and e.item < len(names) else None
                 self.add(e.what, e.start, field)
                 lex.pos = e.resume
                 if not lex.text.startswith("(", lex.pos):
@@ -259,7 +273,7 @@ class _Reader:
         if names is None:
             names = [f"column {i}" for i in range(1, len(values) + 1)]
         fields = [(n, v) for n, v in zip(names, values) if v is not None]
-        return Record(line, fields, sub=f"table {table}") if fields else None
+        return Record(line, fields, sub=self.label(table)) if fields else None
 
     def copy(self, start: int, sniff: bool) -> Iterator[Record | bool]:
         lex = self.lex

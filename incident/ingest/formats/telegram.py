@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from bs4 import BeautifulSoup, Tag
+from bs4 import CData, Tag
+from bs4.element import NavigableString
 
 from incident.errors import InputError, Place, Problems
+from incident.ingest.formats.naming import safe_name
 from incident.ingest.formats.tree import head_text, load_json, whole_text
 from incident.ingest.interface import Format, Member, Record
 
@@ -23,7 +25,7 @@ _HTML_START = re.compile(r"(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*"
 _HTML_MESSAGE = re.compile(r'<div class="message[ "]')
 _HTML_ID = re.compile(r'id="message-?[0-9]+"')
 _ID = re.compile(r"message(-?[0-9]+)")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_STRINGS = (NavigableString, CData)  # what get_text reads: no comments
 
 
 def looks_html(text: str) -> bool:
@@ -66,11 +68,13 @@ def _chats(export: object) -> list[dict[str, object]]:
 
 
 def _chat_label(chat: dict[str, object], number: int) -> str:
+    """The chat's name if it is safe to show (naming: not long, no control characters or
+    escapes, nothing like a key), else `chat <its id>` (a number, never other text from
+    the file) or `chat <its place in the export>`."""
+    ident = _message_id(chat.get("id"))
+    fallback = f"chat {ident or number}"
     name = chat.get("name")
-    if isinstance(name, str) and name.strip():
-        return _CONTROL.sub(" ", name).strip()[:64]
-    ident = _message_id(chat.get("id"))  # a number, never other text from the file
-    return f"chat {ident or number}"
+    return safe_name(name, fallback) if isinstance(name, str) else fallback
 
 
 def _message_id(value: object) -> int | None:
@@ -130,17 +134,40 @@ class TelegramHtml(Format):
         return text is not None and is_telegram_html(text)
 
     def records(self, member: Member, problems: Problems) -> Iterator[Record]:
-        soup = BeautifulSoup(whole_text(member), "html.parser")
-        for div in soup.find_all("div", class_="message"):
-            found = _ID.fullmatch(str(div.get("id") or ""))
-            if found is None or int(found.group(1)) <= 0:
-                continue  # a date separator or another service line
-            parts = []
-            for block in div.find_all("div", class_="text"):
-                if isinstance(block, Tag):
-                    for br in block.find_all("br"):
-                        br.replace_with("\n")
-                    parts.append(block.get_text().strip())
+        # One walk, linear whatever the nesting (find_all per message over nested
+        # message divs was cubic): each outermost `text` div is read with its nearest
+        # message with an id, a <br> as a line break.
+        from incident.ingest.formats.html import parse, walk  # html imports this module
+
+        soup = parse(whole_text(member), member.name)
+        messages: list[tuple[int, list[str]]] = []  # (id, its text divs' texts), in order
+        owner: list[list[str] | None] = [None]  # of each open tag: its message's parts
+        reading: list[list[str] | None] = [None]  # of each open tag: the text div's strings
+        for entering, element in walk(soup):
+            if not isinstance(element, Tag):
+                if (strings := reading[-1]) is not None and type(element) in _STRINGS:
+                    strings.append(str(element))
+                continue
+            if not entering:
+                strings, parts = reading.pop(), owner.pop()
+                if strings is not None and reading[-1] is None and parts is not None:
+                    parts.append("".join(strings).strip())  # an outermost text div ends
+                continue
+            classes: object = element.get("class") or []
+            parts, strings = owner[-1], reading[-1]
+            if element.name == "div" and isinstance(classes, list) and "message" in classes:
+                found = _ID.fullmatch(str(element.get("id") or ""))
+                if found is not None and int(found.group(1)) > 0:  # else a date separator
+                    parts = []
+                    messages.append((int(found.group(1)), parts))
+            if element.name == "div" and isinstance(classes, list) and "text" in classes \
+                    and strings is None:
+                strings = []
+            elif element.name == "br" and strings is not None:
+                strings.append("\n")
+            owner.append(parts)
+            reading.append(strings)
+        for ident, parts in messages:
             text = "\n".join(part for part in parts if part)
             if text:
-                yield Record(int(found.group(1)), text=text)
+                yield Record(ident, text=text)

@@ -20,6 +20,7 @@ from openpyxl import load_workbook  # type: ignore[import-untyped, unused-ignore
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unused-ignore]
 
 from incident.errors import InputError, Place, Problems
+from incident.ingest.formats.naming import labelled
 from incident.ingest.interface import Format, Member, Record
 from incident.ingest.names import header_score
 
@@ -40,10 +41,11 @@ def cell_text(value: object) -> str:
     return text if text.strip() else ""
 
 
-def _rows(sheet: Any, name: str) -> Iterator[tuple[int, list[str]]]:
+def _rows(sheet: Any, name: str, label: str) -> Iterator[tuple[int, list[str]]]:
     """(row number, cell texts) of a sheet, empty rows too; a sheet that cannot be read to
     its end raises InputError there. openpyxl's messages and warnings may quote a cell, so
-    neither gets out: rows are read in batches with warnings off (never across a yield)."""
+    neither gets out: rows are read in batches with warnings off (never across a yield).
+    `label` names the sheet in messages (`sheet Keys`, or `sheet 2` for an unsafe title)."""
     sheet.reset_dimensions()  # read every cell, whatever size the sheet claims to be
     rows = sheet.iter_rows(values_only=True)  # one per row number, from row 1
     number = 0
@@ -60,11 +62,11 @@ def _rows(sheet: Any, name: str) -> Iterator[tuple[int, list[str]]]:
         for values in batch:
             number += 1
             if number > MAX_ROWS:  # a crafted row number would have us count to it
-                raise InputError(f"sheet {sheet.title} has more rows than a sheet may",
+                raise InputError(f"{label} has more rows than a sheet may",
                                  Place(name, number))
             yield number, [cell_text(v) for v in values]
         if broken:
-            raise InputError(f"{_UNREADABLE} (sheet {sheet.title})", Place(name, number + 1))
+            raise InputError(f"{_UNREADABLE} ({label})", Place(name, number + 1))
         if len(batch) < _BATCH:
             return
 
@@ -111,14 +113,15 @@ class Xlsx(Format):
         except Exception:  # openpyxl raises whatever its parts raise; may quote content
             raise InputError(_UNREADABLE, Place(member.name)) from None
         try:
-            for sheet in book.worksheets:
-                yield from self._sheet(sheet, member.name)
+            for index, sheet in enumerate(book.worksheets, 1):
+                yield from self._sheet(sheet, index, member.name)
         finally:
             book.close()
 
-    def _sheet(self, sheet: Any, name: str) -> Iterator[Record]:
-        sub = f"sheet {sheet.title}"
-        rows = _rows(sheet, name)
+    def _sheet(self, sheet: Any, index: int, name: str) -> Iterator[Record]:
+        # A title may be a key or hold a terminal escape: shown only if safe (naming).
+        sub = labelled("sheet", str(sheet.title), index)
+        rows = _rows(sheet, name, sub)
         above: list[tuple[int, list[str]]] = []
         header: list[str] | None = None
         for number, cells in rows:

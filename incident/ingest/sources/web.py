@@ -20,6 +20,8 @@ from bs4 import BeautifulSoup, Tag
 
 from incident import __version__
 from incident.errors import IncidentError, InputError, Place, ServiceError
+from incident.ingest.decode import decode
+from incident.ingest.formats.html import parse
 from incident.ingest.interface import Member, Source, SourceOptions, SourceState
 
 USER_AGENT = f"incident/{__version__} (leaked-key dump ingest)"
@@ -178,7 +180,7 @@ class UrlSource(Source):
         if not is_html(page.body, page.media_type):
             yield Member.of_bytes(name, page.body, page.media_type)
             return
-        soup = BeautifulSoup(page.body, "html.parser")
+        soup = parse(decode(page.body, name)[0], name)  # markup it rejects: by place
         blocks = list(text_blocks(soup, name))
         links = raw_links(soup, page.url)
         if len(links) > MAX_LINKS:

@@ -63,6 +63,17 @@ def test_an_unclosed_quote_is_a_problem_named_by_line_and_field() -> None:
                         "never closed"]
 
 
+@pytest.mark.parametrize("name, column", [
+    ("BINANCE_API_KEY", "BINANCE_API_KEY"),
+    ("sk_live_ABCDEFGHIJKLMNOP", "variable 2"),  # a key written `key=secret`
+    ("FAKEv7dkHGQSdOUzzQ", "variable 2"),
+])
+def test_a_variable_is_named_in_a_problem_only_if_safe(name: str, column: str) -> None:
+    records, problems = read(EnvFile(), f"LOG_LEVEL=info\n{name}='{S}\n")
+    assert problems == [f".env:2: column '{column}': a quote is never closed"]
+    assert records == [(1, [("LOG_LEVEL", "info"), (name, S)], "")]
+
+
 def test_source_code_is_one_record_of_its_text() -> None:
     text = f"import ccxt\n\nex = ccxt.binance({{\n    'apiKey': '{K}',\n}})\n"
     assert read(SourceCode(), text, "bot.py") == ([(1, [], text)], [])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import codecs
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,39 @@ def test_mutated_pages_raise_only_input_errors(edits: list[TextEdit]) -> None:
 @given(RANDOM_BYTES)
 def test_random_bytes_raise_only_input_errors(data: bytes) -> None:
     survive(Html(), data)
+
+
+DEEP = 50_000
+
+
+def test_a_deeply_nested_page_is_read_in_linear_time() -> None:
+    # bs4's find_parent is linear in the depth and `.decomposed` searches the subtree:
+    # asked of each tag, 50,000 nested divs took minutes.
+    page = body("<div>" * DEEP + f"<pre>{K}:{S}</pre>" + "</div>" * DEEP)
+    started = time.monotonic()
+    records, problems = read(page)
+    assert time.monotonic() - started < 10
+    assert records[0] == (1, [], f"{K}:{S}", "pre") and problems == []
+
+
+def test_deeply_nested_tables_are_read_in_linear_time() -> None:
+    page = body("<table><tr><th>api_key</th></tr><tr><td>" * 5_000 + K +
+                "</td></tr></table>" * 5_000)
+    started = time.monotonic()
+    records, _ = read(page)
+    assert time.monotonic() - started < 10
+    # A cell's text leaves out the header tables inside it (read as their own rows), so
+    # the key is read once, with the innermost table, and the outer rows are empty.
+    assert records == [(1, [("api_key", K)], "", "table 5000"), (2, [], "Paste 27/12", None)]
+
+
+def test_nested_blocks_are_read_once_with_the_outermost() -> None:
+    page = body(f"<pre>a <code>{K}</code> <textarea>{S}</textarea></pre><p>{K2}</p>")
+    records, _ = read(page)
+    assert records == [(1, [], f"a {K} {S}", "pre"), (2, [], f"Paste 27/12\n{K2}", None)]
+
+
+def test_markup_the_parser_rejects_is_an_input_error_quoting_nothing() -> None:
+    with pytest.raises(InputError) as caught:
+        read(f"<![DOCTYPE html><pre>{K}</pre>", "p.html")
+    assert str(caught.value) == "p.html: not readable HTML" and caught.value.__cause__ is None

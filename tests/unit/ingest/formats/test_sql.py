@@ -285,3 +285,29 @@ def test_random_sql_like_text_raises_nothing(text: str) -> None:
 def test_mutated_dumps_raise_nothing_and_never_quote_a_value(rows: int,
                                                              edits: list[ByteEdit]) -> None:
     check(mutate_bytes(dump(rows), edits), quotes_none_of(dump(rows)))
+
+
+KEY_NAME = "sk_live_ABCDEFGHIJKLMNOP"  # a table or column named with a key
+
+
+def test_a_table_named_like_a_key_is_named_by_its_number() -> None:
+    dump = (f"CREATE TABLE api_keys (k text, s text);\n"
+            f"CREATE TABLE `{KEY_NAME}` (k text, s text);\n"
+            f"INSERT INTO `{KEY_NAME}` VALUES ('{K1}', '{S1}');\n"
+            f"INSERT INTO `{KEY_NAME}` VALUES ('{K2}');\n"
+            f"INSERT INTO \"\x1b[2Jkeys\" (k, s) VALUES ('{K3}');\n"
+            f"INSERT INTO api_keys VALUES ('{K2}', '{S2}');\n")
+    rows, problems = read(dump)
+    assert rows == [(3, "table 2", [("k", K1), ("s", S1)]),
+                    (6, "table api_keys", [("k", K2), ("s", S2)])]
+    assert problems == ["dump.sql:4: 1 value, table 2 has 2 columns",
+                        "dump.sql:5: 1 value, 2 columns listed for table 3"]
+
+
+def test_a_column_named_like_a_key_is_named_by_its_number() -> None:
+    dump = f"CREATE TABLE t (`{KEY_NAME}` text, api_key text);\nINSERT INTO t VALUES ('a', 'b\n"
+    _, problems = read(dump)
+    assert problems == ["dump.sql:2: column 'api_key': unterminated string"]  # safe: kept
+    dump = f"CREATE TABLE t (`{KEY_NAME}` text, api_key text);\nINSERT INTO t VALUES ('a\n"
+    _, problems = read(dump)
+    assert problems == ["dump.sql:2: column 'column 1': unterminated string"]

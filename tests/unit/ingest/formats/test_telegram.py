@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ JSON_CASES: list[tuple[object, list[Row]]] = [
           chat([message(7, f"key {K}")], name=None, ident=99),
           chat([message(7, f"secret {S}")], name="Bots\x07\nKeys")]},
       "left_chats": {"list": [chat([message(1, "old")], name="Left")]}},
-     [(7, f"key {K}", "chat 99"), (7, f"secret {S}", "Bots Keys"), (1, "old", "Left")]),
+     [(7, f"key {K}", "chat 99"), (7, f"secret {S}", "chat 42"), (1, "old", "Left")]),
     (chat([]), []),
 ]
 
@@ -164,3 +165,34 @@ def test_random_bytes_raise_only_input_errors(data: bytes) -> None:
 def test_an_export_is_also_json_so_telegram_must_be_tried_first() -> None:
     member = Member.of_bytes("result.json", json.dumps(chat([message(1, "x")])).encode())
     assert TelegramJson().sniff(member) and Json().sniff(member)
+
+
+@pytest.mark.parametrize("name, sub", [
+    ("Binance signals", "Binance signals"),
+    ("Крипто ключи 🔑", "Крипто ключи 🔑"),
+    ("FAKEv7dkHGQSdOUzzQ", "chat 42"),  # a chat named with a key (bybit's shape)
+    ("\x1b[31mKeys\x1b[0m", "chat 42"),  # a terminal escape
+    ("x" * 41, "chat 42"),
+    ("  ", "chat 42"),
+])
+def test_a_chat_name_is_shown_only_if_safe(name: str, sub: str) -> None:
+    records, _ = read(TelegramJson(), json.dumps(chat([message(1, "x")], name=name)))
+    assert records == [(1, "x", sub)]
+
+
+def test_nested_messages_are_read_in_linear_time() -> None:
+    # find_all per message over nested messages was cubic: 2,000 took minutes.
+    depth = 20_000
+    nested = page(*(f'<div class="message default" id="message{i}"><div class="body">'
+                    for i in range(1, depth + 1)),
+                  f'<div class="text">key {K}</div>' + "</div></div>" * depth)
+    started = time.monotonic()
+    records, problems = read(TelegramHtml(), nested, "messages.html")
+    assert time.monotonic() - started < 10
+    assert (records, problems) == ([(depth, f"key {K}", None)], [])
+
+
+def test_markup_the_parser_rejects_is_an_input_error_quoting_nothing() -> None:
+    with pytest.raises(InputError) as caught:
+        read(TelegramHtml(), "<![DOCTYPE html><div class='message' id='message1'>", "m.html")
+    assert str(caught.value) == "m.html: not readable HTML" and caught.value.__cause__ is None

@@ -210,3 +210,27 @@ with zipfile.ZipFile(io.BytesIO(VALID)) as _z:
 @given(EDITS)
 def test_mutated_sheet_xml_raises_nothing_but_input_error(edits: list[ByteEdit]) -> None:
     check(rewrite(VALID, "xl/worksheets/sheet1.xml", mutate_bytes(SHEET_XML, edits)))
+
+
+KEY_TITLE = "Q7wErT9yUiOp3aSdFg"  # a sheet titled with a key (bybit's shape)
+
+
+@pytest.mark.parametrize("title, sub", [
+    (KEY_TITLE, "sheet 1"),
+    ("\x9b31mKeys", "sheet 1"),  # an 8-bit CSI: a terminal escape, valid in XML
+    ("Keys\u202e", "sheet 1"),  # a bidi override
+    ("api_keys", "sheet api_keys"),
+])
+def test_a_sheet_title_is_shown_only_if_safe(title: str, sub: str) -> None:
+    data = workbook([(title, [["key", "secret"], [K1, S1]])])
+    records = list(FMT.records(Member.of_bytes("k.xlsx", data), Problems("k.xlsx")))
+    assert [(r.position, r.sub) for r in records] == [(2, sub)]
+
+
+def test_an_unsafe_title_is_never_in_a_message() -> None:
+    data = workbook([("Keys", [["key"]]), (KEY_TITLE, [["key", "secret"], [K1, S1], [K2, S2]])])
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        xml = z.read("xl/worksheets/sheet2.xml")
+    cut = xml[:xml.index(K2.encode()) + 20]
+    positions, message = unreadable(rewrite(data, "xl/worksheets/sheet2.xml", cut), "k.xlsx")
+    assert (positions, message) == ([2], "k.xlsx:3: not a readable XLSX workbook (sheet 2)")

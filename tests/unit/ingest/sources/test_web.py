@@ -5,16 +5,19 @@ failing assertion never prints what was fetched."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 import responses
+from bs4 import BeautifulSoup
 
 from incident.errors import IncidentError, InputError, ServiceError
 from incident.ingest.interface import Member, SourceOptions, SourceState
-from incident.ingest.sources.web import MAX_LINKS, UrlSource, fetch, new_session, shown
+from incident.ingest.sources.web import (MAX_LINKS, UrlSource, fetch, new_session, shown,
+                                         text_blocks)
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "ingest" / "http"
 PAGE = "https://paste.example/Ab12Cd34"
@@ -233,3 +236,21 @@ def test_fetch_gives_the_body_and_media_type(web: responses.RequestsMock) -> Non
     web.get(JSON, body=body("keys.json"), content_type="application/json; charset=utf-8")
     data, media = fetch(new_session(), JSON, SourceOptions())
     assert (digest(data), media) == (digest(body("keys.json")), "application/json")
+
+
+def test_a_deeply_nested_page_is_walked_in_linear_time() -> None:
+    depth = 50_000
+    page = ("<html><body>" + "<div>" * depth + "<pre>FAKE-key <code>FAKE-code</code></pre>"
+            + "</div>" * depth + "<code>FAKE-more</code></body></html>")
+    started = time.monotonic()
+    blocks = list(text_blocks(BeautifulSoup(page, "html.parser"), PAGE))
+    assert time.monotonic() - started < 10
+    assert [m.name for m in blocks] == [f"{PAGE}#pre[1]", f"{PAGE}#code[2]"]
+    assert blocks[0].open().read() == b"FAKE-key FAKE-code"
+
+
+def test_a_block_inside_a_block_is_read_with_the_outer_one() -> None:
+    page = "<pre>a<textarea>b</textarea></pre><code><pre>c</pre></code><textarea>d</textarea>"
+    blocks = list(text_blocks(BeautifulSoup(page, "html.parser"), PAGE))
+    assert [(m.name, m.open().read()) for m in blocks] == [
+        (f"{PAGE}#pre[1]", b"ab"), (f"{PAGE}#code[1]", b"c"), (f"{PAGE}#textarea[2]", b"d")]
