@@ -4,8 +4,8 @@ The dump is a 3Commas-style CSV (`id,user_id,exchange,api_key,api_secret`: 64+64
 letters and digits, about 160 bytes a record), generated fresh and never committed.
 
 The ingest leaves the two lookup indexes (by key and by secret fingerprint) to the first
-lookup; `first_lookup_s` is what the first `incident dumps show` then takes (building them
-and counting the dump's new credentials), reported beside the ratio so nothing is hidden.
+lookup; `index_build_s` is what building them then takes, reported beside the ratio with
+`ingest_plus_index_ratio`, so nothing is hidden.
 
 Baseline, same run: read the same CSV with the csv module and SHA-256 the two fields with
 hashlib, nothing else. Each side runs --repeat times, alternating, into a fresh data
@@ -37,6 +37,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import alnum, alternate, baseline, run  # noqa: E402
+
+INDEX = """
+from incident.ingest.dumps import ensure_indexes
+from incident.settings import Settings
+from incident.store import Store
+with Store.open(Settings.from_env()) as store:
+    ensure_indexes(store)
+"""
+
 
 def generate(path: Path, rows: int) -> None:
     with open(path, "w") as f:
@@ -83,8 +92,9 @@ def main() -> None:
         listed = subprocess.run([sys.executable, "-m", "incident", "dumps", "list", "--json"],
                                 env=env, capture_output=True, check=True).stdout
         found = json.loads(listed)[0]["credentials"]
-        # The lookup indexes a bulk ingest leaves to the first lookup: what that costs.
-        first_lookup = run([sys.executable, "-m", "incident", "dumps", "show", "1"], env)[0]
+        # The lookup indexes a bulk ingest leaves to the first lookup: what building them
+        # costs (a process that opens the store and builds them, nothing else).
+        first_lookup = run([sys.executable, "-c", INDEX], env)[0]
         ds = detect_secrets(csv_path, args.detect_secrets_timeout) if args.detect_secrets \
             else None
         size_mb = csv_path.stat().st_size / 1e6
@@ -104,8 +114,8 @@ def main() -> None:
         "ingest_peak_rss_mb": round(ours_rss, 1),
         "baseline_peak_rss_mb": round(max(r for _, r in base), 1),
         "credentials_found": found,
-        "first_lookup_s": round(first_lookup, 2),  # builds the two lookup indexes
-        "ingest_plus_first_lookup_ratio": round((ours_t + first_lookup) / base_t, 2),
+        "index_build_s": round(first_lookup, 2),  # left to the first lookup
+        "ingest_plus_index_ratio": round((ours_t + first_lookup) / base_t, 2),
         "detect_secrets": ds,
         "target": "ratio <= 2.0 and ingest_peak_rss_mb < 300",
     }

@@ -32,7 +32,7 @@ from incident.errors import Problems
 from incident.ingest import extract
 from incident.ingest.extract import TablePlan, _exchange_of
 from incident.ingest.interface import Found
-from incident.ingest.shapes import BY_EXCHANGE, Shape, shapes_for_key_length
+from incident.ingest.shapes import BY_EXCHANGE, Shape, is_placeholder, shapes_for_key_length
 from incident.secret import canonical
 
 BLOCK = 4 << 20
@@ -63,11 +63,13 @@ def _fitting(pattern: re.Pattern[str], values: list[bytes]) -> list[bool]:
 
 
 def _plausible(values: list[bytes]) -> list[bool]:
-    """extract._plausible's quick test, value by value, for shaped values; a value it
-    cannot clear goes row by row (where the full test runs)."""
+    """extract._plausible for shaped values, value by value: its quick test with C-level
+    calls, and the full placeholder test for the few values the quick one cannot clear."""
     counts = map(bytes.count, values, [v[:1] for v in values])
     finds = map(bytes.find, values, [v[:8] for v in values], repeat(1))
-    return [len(v) > 8 and c <= 4 and f < 0 for v, c, f in zip(values, counts, finds)]
+    return [(len(v) > 8 and c <= 4 and f < 0)
+            or not is_placeholder(v.decode("ascii"), shaped=True)
+            for v, c, f in zip(values, counts, finds)]
 
 
 class FastTable:
@@ -126,7 +128,10 @@ class FastTable:
         rows = [x.split(self.sep) for x in lines]
         width = self.width
         plain = block.isascii()
-        numbered = [(n, cells) for n, cells in enumerate(rows, first) if len(cells) == width]
+        if all(len(cells) == width for cells in rows):  # the usual block: every row whole
+            numbered = list(zip(range(first, first + len(rows)), rows))
+        else:
+            numbered = [(n, c) for n, c in enumerate(rows, first) if len(c) == width]
         if len(numbered) != len(rows):  # ragged or blank lines: name the ragged ones
             for n, cells in enumerate(rows, first):
                 if len(cells) != width and n > header_line and lines[n - first].strip():
@@ -145,7 +150,10 @@ class FastTable:
         ki, si, ei = plan.key, plan.secret, plan.exchange
         assert ki is not None
         by: dict[Any, list[tuple[int, list[bytes]]]] = {}
-        if ei is not None:
+        stated = None if ei is None else {c[ei] for _, c in numbered}
+        if stated is not None and len(stated) == 1:  # one exchange for the whole block
+            by[stated.pop()] = numbered
+        elif ei is not None:
             for row in numbered:
                 by.setdefault(row[1][ei], []).append(row)
         else:

@@ -16,8 +16,6 @@ from collections.abc import Iterator, Sequence
 from io import BytesIO
 from typing import Any
 
-from openpyxl import load_workbook  # type: ignore[import-untyped, unused-ignore]
-from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unused-ignore]
 
 from incident.errors import InputError, Place, Problems
 from incident.ingest.formats.naming import labelled
@@ -81,6 +79,7 @@ def _local_names(head: bytes) -> Iterator[bytes]:
 
 
 def _record(number: int, names: list[str], cells: list[str], sub: str) -> Record | None:
+    from openpyxl.utils import get_column_letter  # type: ignore[import-untyped, unused-ignore]
     fields = [(names[i] if i < len(names) and names[i] else f"column {get_column_letter(i + 1)}",
                text) for i, text in enumerate(cells) if text]
     return Record(number, fields, sub=sub) if fields else None
@@ -105,6 +104,8 @@ class Xlsx(Format):
         return any(name.startswith(b"xl/") for name in _local_names(head))
 
     def records(self, member: Member, problems: Problems) -> Iterator[Record]:
+        # openpyxl is imported when a workbook is read: it costs every command 0.1 s
+        from openpyxl import load_workbook  # type: ignore[import-untyped, unused-ignore]
         data = member.read_all()
         try:
             with warnings.catch_warnings():

@@ -23,7 +23,6 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
-import tweepy  # type: ignore[import-untyped]
 
 from incident.errors import IncidentError, InputError, Place, ServiceError
 from incident.ingest.interface import Member, Source, SourceOptions, SourceState
@@ -117,6 +116,7 @@ class TwitterSource(Source):
         token = self.options.twitter_token
         if not token:
             raise InputError(f"twitter: set {TOKEN_VARIABLE} to a Twitter API bearer token")
+        import tweepy  # type: ignore[import-untyped]  # only when Twitter is read: 0.1 s
         client = tweepy.Client(bearer_token=token, return_type=dict, wait_on_rate_limit=False)
         client.session = api = _TimeoutSession(self.options.timeout)
         try:
@@ -178,6 +178,7 @@ class TwitterSource(Source):
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         """One API request, its errors as ours; on a rate limit with --wait, wait and retry.
         tweepy's exceptions hold the request (and its token): none is chained."""
+        import tweepy  # type: ignore[import-untyped, unused-ignore]
         waits = 0
         while True:
             try:
