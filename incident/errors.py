@@ -18,6 +18,7 @@ file, the offending line is a credential.
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -155,3 +156,24 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.total:
             raise InputErrors(self.source, self.kept, self.total)
+
+
+def safe_traceback(error: BaseException) -> str:
+    """A traceback that shows code, never values: the frames (file, line, source line) and
+    each exception's type, for the whole chain. Messages are withheld, except our own
+    (IncidentError's never quote input). A worker process's traceback, made the same way
+    there (see streams.py), is put in front of it."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    e: BaseException | None = error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        message = str(e) if isinstance(e, IncidentError) else "(message withheld)"
+        parts.insert(0, "Traceback (most recent call last):\n"
+                     + "".join(traceback.format_tb(e.__traceback__))
+                     + f"{type(e).__module__}.{type(e).__qualname__}: {message}\n")
+        remote = getattr(e, "remote_traceback", "")
+        if remote:
+            parts.insert(0, "In the worker process:\n" + remote)
+        e = e.__cause__ or e.__context__
+    return "\n".join(parts)

@@ -15,12 +15,11 @@ import itertools
 import multiprocessing as mp
 import queue
 import threading
-import traceback
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from incident.errors import IncidentError
+from incident.errors import IncidentError, safe_traceback
 
 T = TypeVar("T")
 Send = Callable[[Any], None]
@@ -76,7 +75,7 @@ def _child_main(target: Callable[..., None], send: Any, args: tuple[Any, ...]) -
     except IncidentError as e:
         send.send(_Raise(e))
     except BaseException as e:  # noqa: BLE001 - reported to the parent
-        send.send(_Crash(type(e).__name__, traceback.format_exc()))
+        send.send(_Crash(type(e).__name__, safe_traceback(e)))
     finally:
         send.close()
 
@@ -146,7 +145,7 @@ def _drain(receive: Any, inbox: queue.Queue[Any], stop: threading.Event) -> None
         except (EOFError, OSError):
             message = None  # the child is gone without saying it ended
         except BaseException as e:  # noqa: BLE001 - never leave the consumer waiting
-            message = _Crash(type(e).__name__, traceback.format_exc())
+            message = _Crash(type(e).__name__, safe_traceback(e))
         while not stop.is_set():
             try:
                 inbox.put(message, timeout=0.1)

@@ -14,8 +14,8 @@ import typer
 from incident import __version__
 from incident.cli import dumps, keys
 from incident.cli.ingest import ingest_command
-from incident.cli.output import Context, err_console, safe_traceback
-from incident.errors import ExitCode, IncidentError, OutputClosed
+from incident.cli.output import Context, err_console
+from incident.errors import ExitCode, IncidentError, OutputClosed, safe_traceback
 from incident.settings import Settings
 
 HELP = """Respond to leaked crypto-exchange API keys, by fingerprint only.

@@ -7,9 +7,8 @@ import sys
 
 import typer
 
-from incident.cli.output import (byte_progress, ctx_of, emit_json, open_store, safe_traceback,
-                                 say)
-from incident.errors import ExitCode, ServiceError
+from incident.cli.output import byte_progress, ctx_of, emit_json, open_store, say
+from incident.errors import ExitCode, ServiceError, safe_traceback
 from incident.ingest.interface import SourceOptions
 from incident.ingest.pipeline import (DumpResult, IngestOptions, NothingNew, SourceFailure,
                                       ingest)

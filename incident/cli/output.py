@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
                            TransferSpeedColumn)
 
-from incident.errors import IncidentError, OutputClosed
+from incident.errors import OutputClosed
 from incident.settings import Settings
 from incident.store import Store
 
@@ -96,30 +95,3 @@ def byte_progress(label: str, total: int) -> Iterator[Callable[[int, int], None]
             bar.update(task, completed=done, rows=rows)
 
         yield update
-
-
-def safe_traceback(error: BaseException) -> str:
-    """A traceback that shows code, never values: the frames (file, line, source line) and
-    each exception's type. Messages are withheld, except our own (IncidentError's never
-    quote input); a worker process's traceback is added the same way."""
-    parts: list[str] = []
-    seen: set[int] = set()
-    e: BaseException | None = error
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        message = str(e) if isinstance(e, IncidentError) else "(message withheld)"
-        parts.insert(0, "Traceback (most recent call last):\n"
-                     + "".join(traceback.format_tb(e.__traceback__))
-                     + f"{type(e).__module__}.{type(e).__qualname__}: {message}\n")
-        remote = getattr(e, "remote_traceback", "")
-        if remote:
-            parts.insert(0, "In the worker process:\n" + _withhold_last_line(remote))
-        e = e.__cause__ or e.__context__
-    return "\n".join(parts)
-
-
-def _withhold_last_line(text: str) -> str:
-    """A formatted traceback with its final 'Type: message' line cut to the type."""
-    lines = text.rstrip("\n").split("\n")
-    lines[-1] = lines[-1].split(":", 1)[0] + ": (message withheld)"
-    return "\n".join(lines) + "\n"

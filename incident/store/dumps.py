@@ -5,7 +5,7 @@ row with zero counts, leaks go in batch by batch, `finish_dump` sets the counts.
 
 The two lookup indexes on leaks (by key and by secret fingerprint prefix) are built
 lazily: a large dump (at least as large as the corpus) drops them and leaves them to the
-first lookup (`ensure_leak_indexes`, one sort over the whole corpus: about 1.6 s a million
+first lookup (`ensure_leak_indexes`, one sort over the whole corpus: about 1.2 s a million
 leaks), instead of rebuilding them at the end of every bulk load. Ingesting ten large
 parts in a row then sorts once, not ten times. Small dumps keep them up to date.
 """

@@ -86,3 +86,19 @@ def test_one_child_dying_ends_the_stream_promptly() -> None:
     with pytest.raises(WorkerCrash, match="died"):
         list(child_streams(die_later, [(0,), (1,)], depth=1))
     assert time.monotonic() - start < 3
+
+
+def _chained_crash(send: Any) -> None:
+    value = "-".join(["must", "not", "show"])  # a value: the source lines do not spell it
+    try:
+        raise KeyError(value)
+    except KeyError:
+        raise ValueError(f"second\n{value}")  # chained to the KeyError
+
+
+def test_a_worker_traceback_keeps_frames_and_withholds_every_message() -> None:
+    with pytest.raises(WorkerCrash) as caught:
+        list(child_stream(_chained_crash))
+    remote = caught.value.remote_traceback
+    assert "_chained_crash" in remote and "ValueError: (message withheld)" in remote
+    assert "must-not-show" not in remote and "must-not-show" not in str(caught.value)
