@@ -121,7 +121,8 @@ class _Draft:
     line: int = 0
 
 
-def _exchange_of(text: str | None) -> str | None:
+def exchange_of(text: str | None) -> str | None:
+    """The ccxt id a record's own words name (`Binance`, `kukoin`, `OKX API`), or None."""
     if not text:
         return None
     text = text.strip()
@@ -140,7 +141,7 @@ def _finish(d: _Draft, default: str | None) -> Found | None:
 def from_fields(fields: Sequence[tuple[str, str]], stated: str | None = None,
                 default: str | None = None) -> list[Found]:
     """The credentials of named fields (a row, an object, a config's assignments)."""
-    record_exchange = _exchange_of(stated)
+    record_exchange = exchange_of(stated)
     groups: dict[str, _Draft] = {}
     unnamed: list[str] = []
     exchange_field: str | None = None
@@ -167,7 +168,7 @@ def from_fields(fields: Sequence[tuple[str, str]], stated: str | None = None,
         elif role == "passphrase":
             has_pass_field = True
             d.passphrase = present(value) or d.passphrase or False
-    stated_ex = record_exchange or _exchange_of(exchange_field)
+    stated_ex = record_exchange or exchange_of(exchange_field)
     out: list[Found] = []
     for d in groups.values():
         if d.passphrase is None and has_pass_field:
@@ -217,7 +218,7 @@ def from_text(text: str, stated: str | None = None, default: str | None = None,
 
     if "PRIVATE KEY-----" in text:
         text = _PEM.sub(lambda m: hold(m) + "\n" * m.group(0).count("\n"), text)
-    record_ex = _exchange_of(stated)
+    record_ex = exchange_of(stated)
     out: list[tuple[int, Found]] = []
     cur = _Draft()
     context_ex: str | None = record_ex
@@ -251,7 +252,7 @@ def from_text(text: str, stated: str | None = None, default: str | None = None,
             named = True
             value = value_of(a.group("value"))
             if role == "exchange":
-                context_ex = _exchange_of(value) or context_ex
+                context_ex = exchange_of(value) or context_ex
                 if cur.key is None:
                     cur.exchange = context_ex
                 continue
@@ -301,7 +302,7 @@ def _role_in(name: str) -> tuple[str | None, str | None]:
         part = " ".join(words[start:])
         role = names.role_of(part)
         if role is not None:
-            ex = _exchange_of(" ".join(words[:start])) if start else None
+            ex = exchange_of(" ".join(words[:start])) if start else None
             return role, ex
         pr = names.prefixed_role(part)
         if pr is not None and (ex := lookup(pr[0])) is not None:
@@ -364,7 +365,7 @@ class TablePlan:
             if raw not in self._exchanges:
                 if len(self._exchanges) > 10_000:
                     self._exchanges.clear()
-                self._exchanges[raw] = _exchange_of(raw)
+                self._exchanges[raw] = exchange_of(raw)
             stated = self._exchanges[raw]
         pp = None if self.passphrase is None else present(cells[self.passphrase])
         return make(cells[self.key], None if self.secret is None else cells[self.secret], pp,

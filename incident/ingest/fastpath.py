@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, cast
 
 from incident.errors import Problems
 from incident.ingest import extract
-from incident.ingest.extract import TablePlan, _exchange_of
+from incident.ingest.extract import TablePlan, exchange_of
 from incident.ingest.interface import Found
 from incident.ingest.shapes import BY_EXCHANGE, Shape, is_placeholder, shapes_for_key_length
 from incident.secret import canonical
@@ -190,7 +190,7 @@ class FastTable:
         default = self.plan.default
         if stated:
             if group_key not in self._stated:
-                self._stated[group_key] = _exchange_of(group_key.decode("ascii", "replace"))
+                self._stated[group_key] = exchange_of(group_key.decode("ascii", "replace"))
             name = self._stated[group_key] or default
             if name is None:
                 return None, None
