@@ -28,9 +28,10 @@ from itertools import repeat
 from operator import methodcaller
 from typing import Any, BinaryIO, cast
 
-from incident.errors import Problems
+from incident.errors import InputError, Place, Problems
 from incident.ingest import extract
 from incident.ingest.extract import TablePlan, exchange_of
+from incident.ingest.formats.delimited import MAX_LINE, Bounded
 from incident.ingest.interface import Found
 from incident.ingest.shapes import BY_EXCHANGE, Shape, is_placeholder, shapes_for_key_length
 from incident.secret import canonical
@@ -75,9 +76,10 @@ def _plausible(values: list[bytes]) -> list[bool]:
 class FastTable:
     """Reads the rows of one delimited member, as a TablePlan would, a block at a time."""
 
-    def __init__(self, plan: TablePlan, delimiter: str, width: int, member_no: int,
-                 problems: Problems, slow: Slow) -> None:
+    def __init__(self, name: str, plan: TablePlan, delimiter: str, width: int,
+                 member_no: int, problems: Problems, slow: Slow) -> None:
         assert plan.simple and plan.key is not None
+        self.name = name
         self.plan = plan
         self.sep = delimiter.encode()
         self.width = width
@@ -104,7 +106,7 @@ class FastTable:
             cut = block.rfind(b"\n") + 1 if data else len(block)
             if cut == 0:  # no newline yet: a line longer than a block
                 if len(block) > 2 * BLOCK:  # the row-by-row reader names it
-                    yield from fallback(_prepend(block, raw, left), line)
+                    yield from fallback(_prepend(block, raw, left, self.name), line)
                     return
                 rest = block
                 continue
@@ -112,7 +114,7 @@ class FastTable:
             if line == 1 and block.startswith(b"\xef\xbb\xbf"):
                 block = block[3:]
             if b'"' in block:
-                yield from fallback(_prepend(block + rest, raw, left), line)
+                yield from fallback(_prepend(block + rest, raw, left, self.name), line)
                 return
             yield self._block(block, line, header_line)
             line += block.count(b"\n")
@@ -125,6 +127,8 @@ class FastTable:
             lines.pop()
         if b"\r" in block:
             lines = [x.rstrip(b"\r") for x in lines]
+        if len(block) > MAX_LINE and max(map(len, lines)) > MAX_LINE:  # as Bounded says
+            raise InputError("a line longer than 1 MiB: not a text dump", Place(self.name))
         rows = [x.split(self.sep) for x in lines]
         width = self.width
         plain = block.isascii()
@@ -280,31 +284,6 @@ def _prefixes(digests: bytes) -> bytes:
     return firsts.tobytes()
 
 
-def _prepend(head: bytes, raw: BinaryIO, left: int | None) -> BinaryIO:
-    return cast(BinaryIO, io.BufferedReader(_Prepend(head, raw, left)))
-
-
-class _Prepend(io.RawIOBase):
-    """`head`, then the rest of `raw` (up to `left` more bytes): a block already read, put
-    back in front of the stream for the row-by-row reader."""
-
-    def __init__(self, head: bytes, raw: BinaryIO, left: int | None) -> None:
-        self.head, self.raw, self.left = head, raw, left
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self.head:
-            n = min(len(buffer), len(self.head))
-            buffer[:n] = self.head[:n]
-            self.head = self.head[n:]
-            return n
-        want = len(buffer) if self.left is None else min(len(buffer), self.left)
-        if want <= 0:
-            return 0
-        data = self.raw.read(want)
-        if self.left is not None:
-            self.left -= len(data)
-        buffer[:len(data)] = data
-        return len(data)
+def _prepend(head: bytes, raw: BinaryIO, left: int | None, name: str) -> BinaryIO:
+    """A block already read, put back in front of the stream, for the row-by-row reader."""
+    return cast(BinaryIO, io.BufferedReader(Bounded(raw, name, left, head)))

@@ -389,7 +389,8 @@ def _table_batches(member: Member, index: int, fmt: Delimited, problems: Problem
             yield from by_rows(raw, first_line, end)
             yield Counter(), (0, []), member.size or 0
             return
-        table = FastTable(plan, delimiter, len(cells), index, problems, plan.found)
+        table = FastTable(member.name, plan, delimiter, len(cells), index, problems,
+                          plan.found)
         yield from table.blocks(raw, header_line, first_line, end,
                                 by_rows)
 

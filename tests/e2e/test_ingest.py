@@ -228,3 +228,12 @@ def test_a_zip_that_is_no_workbook_is_opened(cli, tmp_path: Path) -> None:
     path.write_bytes(_zip({"[Content_Types].xml": b"<Types/>", "keys.csv": csv_dump(3).encode()}))
     code, out, _ = ingest(cli, path)
     assert (code, out["dumps"][0]["credentials"]) == (0, 3)
+
+
+def test_a_line_over_a_mebibyte_is_refused_by_place(cli, tmp_path: Path) -> None:
+    for name, quote in (("long.csv", ""), ("long-quoted.csv", '"')):
+        path = tmp_path / name
+        path.write_text(csv_dump(3) + f"9,binance,{quote}{key(2 << 20)}{quote},x\n")
+        code, out, _ = ingest(cli, path)
+        assert code == 3
+        assert out["failures"][0]["error"] == f"{path}: a line longer than 1 MiB: not a text dump"

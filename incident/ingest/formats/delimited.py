@@ -138,7 +138,7 @@ class Delimited(Format):
         encoding = bom_encoding(raw.peek(4)[:4] if hasattr(raw, "peek") else b"")
         if encoding not in ("utf-16", "utf-32"):
             encoding = "utf-8-sig" if start_line == 1 else "utf-8"
-        source = _Window(raw, end, member.name)
+        source = Bounded(raw, member.name, None if end is None else end - raw.tell())
         text = io.TextIOWrapper(source, encoding=encoding, errors="surrogateescape",
                                 newline="")
         reader = csv.reader(text, delimiter=delimiter, strict=True)
@@ -184,24 +184,26 @@ def _csv_reason(error: csv.Error) -> str:
     return "malformed quoting"
 
 
-class _Window(io.RawIOBase):
-    """The bytes of a stream up to an offset (one reader's range of a split file), with
-    no line over MAX_LINE: the csv module would hold a line of any length in memory."""
+class Bounded(io.RawIOBase):
+    """A stream's bytes, after `head` (bytes already read, put back in front), up to `left`
+    more of them (one reader's range of a split file), with no line over MAX_LINE: the
+    csv module would hold a line of any length in memory."""
 
-    def __init__(self, raw: BinaryIO, end: int | None, name: str) -> None:
-        self.raw, self.name, self.run = raw, name, 0
-        self.left = None if end is None else end - raw.tell()
+    def __init__(self, raw: BinaryIO, name: str, left: int | None = None,
+                 head: bytes = b"") -> None:
+        self.raw, self.name, self.left, self.head, self.run = raw, name, left, head, 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        want = len(buffer) if self.left is None else min(len(buffer), self.left)
-        if want <= 0:
-            return 0
-        data = self.raw.read(want)
-        if self.left is not None:
-            self.left -= len(data)
+        if self.head:
+            data, self.head = self.head[:len(buffer)], self.head[len(buffer):]
+        else:
+            want = len(buffer) if self.left is None else min(len(buffer), self.left)
+            data = self.raw.read(want) if want > 0 else b""
+            if self.left is not None:
+                self.left -= len(data)
         newline = data.rfind(b"\n")
         self.run = self.run + len(data) if newline < 0 else len(data) - newline - 1
         if self.run > MAX_LINE:
