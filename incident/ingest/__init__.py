@@ -1,2 +1,5 @@
-"""Ingesting leak dumps: sources, formats, credential shapes, the pipeline that keeps only
-fingerprints. So far: the table of exchange key shapes (shapes.py)."""
+"""Ingesting leak dumps, keeping only fingerprints: sources/ (files, URLs, Twitter),
+archives.py, formats/ (one class per way dumps are written), extract.py (pairing keys with
+their secrets), shapes.py (exchange key shapes), fastpath.py (large CSVs), pipeline.py (one
+dump per source, one transaction), dumps.py (list, show, remove). interface.py holds the
+contract between the parts."""
