@@ -67,9 +67,10 @@ def _canon(value: str) -> str:
 
 def _plausible(value: str, shaped: bool) -> bool:
     """Not a placeholder. Cheap for what random keys look like (the full test for the
-    rest): a shaped value whose first character is not everywhere and whose start does
-    not come round again; an unshaped one with many distinct characters."""
-    if shaped and len(value) > 8 and value.count(value[0]) <= 4 \
+    rest): a shaped value whose first character is not everywhere (at most an eighth of
+    it, or 4) and whose start does not come round again; an unshaped one with many
+    distinct characters. fastpath._placeholders applies the same test to a column."""
+    if shaped and len(value) > 8 and value.count(value[0]) <= max(4, len(value) // 8) \
             and value.find(value[:8], 1) < 0:
         return True
     if (not shaped and len(value) >= 16 and len(set(value)) >= 16

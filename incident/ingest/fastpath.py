@@ -23,7 +23,8 @@ import io
 import re
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from itertools import repeat
 from operator import methodcaller
 from typing import Any, BinaryIO, cast
@@ -54,23 +55,41 @@ def _column_re(pattern: re.Pattern[str], kind: str) -> re.Pattern[bytes]:
     return _GROUP_RE[key]
 
 
-def _fitting(pattern: re.Pattern[str], values: list[bytes]) -> list[bool]:
-    """Which values fit the shape: one regex over the whole column when all do (the
-    usual case), else one match a value, still without a Python call between them."""
+def _misfits(pattern: re.Pattern[str], values: list[bytes]) -> set[int]:
+    """The indexes of the values that do not fit the shape: none, by one regex over the
+    whole column (the usual case), else one C-level match a value."""
     if _column_re(pattern, "group").fullmatch(b"\n".join(values) + b"\n"):
-        return [True] * len(values)
+        return set()
     one = re.compile(pattern.pattern.encode())
-    return [m is not None for m in map(one.fullmatch, values)]
+    return {i for i, m in enumerate(map(one.fullmatch, values)) if m is None}
 
 
-def _plausible(values: list[bytes]) -> list[bool]:
-    """extract._plausible for shaped values, value by value: its quick test with C-level
-    calls, and the full placeholder test for the few values the quick one cannot clear."""
-    counts = map(bytes.count, values, [v[:1] for v in values])
-    finds = map(bytes.find, values, [v[:8] for v in values], repeat(1))
-    return [(len(v) > 8 and c <= 4 and f < 0)
-            or not is_placeholder(v.decode("ascii"), shaped=True)
-            for v, c, f in zip(values, counts, finds)]
+def _placeholders(values: list[bytes]) -> set[int]:
+    """The indexes of the shaped values extract._plausible would refuse: its quick test
+    with C-level calls for all, the full placeholder test for the few it cannot clear."""
+    lengths = list(map(len, values))
+    most = max(4, min(lengths) // 8)  # extract._plausible's bar, for the shortest value
+    counts = list(map(bytes.count, values, [v[:1] for v in values]))
+    finds = list(map(bytes.find, values, [v[:8] for v in values], repeat(1)))
+    if max(counts) <= most and max(finds) < 0 and min(lengths) > 8:
+        return set()  # every value passes the quick test
+    doubtful = {i for i, c in enumerate(counts) if c > most and c > max(4, lengths[i] // 8)}
+    if max(finds) >= 0:
+        doubtful.update(i for i, f in enumerate(finds) if f >= 0)
+    if min(lengths) <= 8:
+        doubtful.update(i for i, n in enumerate(lengths) if n <= 8)
+    return {i for i in doubtful if is_placeholder(values[i].decode("ascii"), shaped=True)}
+
+
+@dataclass
+class Group:
+    """Rows a group test vouched for: their positions, cells, keys, secrets, exchange."""
+
+    positions: list[int]
+    cells: list[list[bytes]] = field(repr=False)
+    keys: list[bytes] = field(repr=False)
+    secrets: list[bytes] | None = field(repr=False)
+    exchange: str
 
 
 class FastTable:
@@ -131,62 +150,61 @@ class FastTable:
             raise InputError("a line longer than 1 MiB: not a text dump", Place(self.name))
         rows = [x.split(self.sep) for x in lines]
         width = self.width
-        plain = block.isascii()
-        if all(len(cells) == width for cells in rows):  # the usual block: every row whole
-            numbered = list(zip(range(first, first + len(rows)), rows))
-        else:
-            numbered = [(n, c) for n, c in enumerate(rows, first) if len(c) == width]
-        if len(numbered) != len(rows):  # ragged or blank lines: name the ragged ones
-            for n, cells in enumerate(rows, first):
-                if len(cells) != width and n > header_line and lines[n - first].strip():
-                    self.problems.add(f"{len(cells)} columns, the header has {width}", n)
-        if first <= header_line:
-            numbered = [row for row in numbered if row[0] > header_line]
-        if not plain:
-            return self._pack([], self._slow_rows(numbered), len(block))
-        return self._pack(*self._groups(numbered), len(block))
+        positions: Sequence[int] = range(first, first + len(rows))
+        if first <= header_line or not all(len(cells) == width for cells in rows):
+            keep = [i for i, cells in enumerate(rows)
+                    if len(cells) == width and first + i > header_line]
+            for i, cells in enumerate(rows):  # name the ragged rows (not blank ones)
+                if len(cells) != width and first + i > header_line and lines[i].strip():
+                    self.problems.add(f"{len(cells)} columns, the header has {width}",
+                                      first + i)
+            positions, rows = [first + i for i in keep], [rows[i] for i in keep]
+        if not block.isascii():
+            return self._pack([], self._slow_rows(positions, rows), len(block))
+        return self._pack(*self._groups(positions, rows), len(block))
 
-    def _groups(self, numbered: list[tuple[int, list[bytes]]]
-                ) -> tuple[list[tuple[list[tuple[int, list[bytes]]], str, Shape]],
-                           list[tuple[int, Found]]]:
-        """Rows vouched for by group (rows, exchange, shape), and the rest row by row."""
+    def _groups(self, positions: Sequence[int], rows: list[list[bytes]]
+                ) -> tuple[list[Group], list[tuple[int, Found]]]:
+        """Rows vouched for by group, and the rest read row by row."""
         plan = self.plan
         ki, si, ei = plan.key, plan.secret, plan.exchange
         assert ki is not None
-        by: dict[Any, list[tuple[int, list[bytes]]]] = {}
-        stated = None if ei is None else {c[ei] for _, c in numbered}
-        if stated is not None and len(stated) == 1:  # one exchange for the whole block
-            by[stated.pop()] = numbered
-        elif ei is not None:
-            for row in numbered:
-                by.setdefault(row[1][ei], []).append(row)
+        by: dict[Any, tuple[list[int], list[list[bytes]]]] = {}
+        stated = None if ei is None else [c[ei] for c in rows]
+        if stated is not None and len(set(stated)) == 1:  # one exchange for the block
+            by[stated[0]] = (list(positions), rows)
         else:
-            for row in numbered:
-                cells = row[1]
-                by.setdefault((len(cells[ki]), len(cells[si]) if si is not None else -1),
-                              []).append(row)
-        good: list[tuple[list[tuple[int, list[bytes]]], str, Shape]] = []
-        slow: list[tuple[int, list[bytes]]] = []
-        for group_key, rows in by.items():
-            keys = [c[ki] for _, c in rows]
-            secrets = None if si is None else [c[si] for c in (r[1] for r in rows)]
+            group_keys: Any = stated if stated is not None else [
+                (len(c[ki]), -1 if si is None else len(c[si])) for c in rows]
+            for n, row, group_key in zip(positions, rows, group_keys):
+                group = by.setdefault(group_key, ([], []))
+                group[0].append(n)
+                group[1].append(row)
+        good: list[Group] = []
+        slow_pos: list[int] = []
+        slow_rows: list[list[bytes]] = []
+        for group_key, (pos, members) in by.items():
+            keys = [c[ki] for c in members]
+            secrets = None if si is None else [c[si] for c in members]
             shape, exchange = self._shape_of(group_key, keys, ei is not None)
             if shape is None or exchange is None or (
                     secrets is not None and shape.secret_canonical is not canonical):
-                slow.extend(rows)  # (a PEM secret is canonicalised row by row)
+                slow_pos += pos  # (a PEM secret is canonicalised row by row)
+                slow_rows += members
                 continue
-            ok = [a and b for a, b in zip(_fitting(shape.key, keys), _plausible(keys))]
+            bad = _misfits(shape.key, keys) | _placeholders(keys)
             if secrets is not None:
-                ok = [a and b and c for a, b, c in zip(ok, _fitting(shape.secret, secrets),
-                                                       _plausible(secrets))]
-            if all(ok):
-                good.append((rows, exchange, shape))
-                continue
-            passed = [r for r, fine in zip(rows, ok) if fine]
-            if passed:
-                good.append((passed, exchange, shape))
-            slow.extend(r for r, fine in zip(rows, ok) if not fine)
-        return good, self._slow_rows(slow)
+                bad |= _misfits(shape.secret, secrets) | _placeholders(secrets)
+            if bad:
+                slow_pos += [pos[i] for i in sorted(bad)]
+                slow_rows += [members[i] for i in sorted(bad)]
+                fine = [i for i in range(len(members)) if i not in bad]
+                pos, members = [pos[i] for i in fine], [members[i] for i in fine]
+                keys = [keys[i] for i in fine]
+                secrets = None if secrets is None else [secrets[i] for i in fine]
+            if members:
+                good.append(Group(pos, members, keys, secrets, exchange))
+        return good, self._slow_rows(slow_pos, slow_rows)
 
     def _shape_of(self, group_key: Any, keys: list[bytes], stated: bool
                   ) -> tuple[Shape | None, str | None]:
@@ -207,41 +225,40 @@ class FastTable:
         # the first shape in classify's order; a row it does not fit goes row by row
         return candidates[0], default or candidates[0].exchange
 
-    def _slow_rows(self, rows: list[tuple[int, list[bytes]]]) -> list[tuple[int, Found]]:
+    def _slow_rows(self, positions: Sequence[int], rows: list[list[bytes]]
+                   ) -> list[tuple[int, Found]]:
         out = []
-        for n, cells in rows:
+        for n, cells in zip(positions, rows):
             found = self.slow([c.decode("utf-8", "surrogateescape") for c in cells])
             if found is not None:
                 out.append((n, found))
         return out
 
-    def _pack(self, good: list[tuple[list[tuple[int, list[bytes]]], str, Shape]],
-              slow: list[tuple[int, Found]], read: int) -> Batch:
+    def _pack(self, good: list[Group], slow: list[tuple[int, Found]], read: int) -> Batch:
         """The wire format of pipeline.COLUMNS: member, key_sha256, secret_sha256,
         key_prefix, secret_prefix, exchange_name, flags, then the position."""
-        plan = self.plan
-        ki, si, pi = plan.key, plan.secret, plan.passphrase
-        assert ki is not None
+        pi = self.plan.passphrase
         keys: list[bytes] = []
         secrets: list[bytes] = []
         names: list[str] = []
         flags: list[int] = []
         positions: list[int] = []
         counts: Counter[str] = Counter()
-        for rows, exchange, _ in good:
-            keys += [c[ki] for _, c in rows]
-            if si is not None:
-                secrets += [c[si] for _, c in rows]
-            names += [exchange] * len(rows)
-            counts[exchange] += len(rows)
-            positions += [n for n, _ in rows]
+        for group in good:
+            n = len(group.cells)
+            keys += group.keys
+            if group.secrets is not None:
+                secrets += group.secrets
+            names += [group.exchange] * n
+            counts[group.exchange] += n
+            positions += group.positions
             if pi is None:
-                flags += [PASSPHRASE_UNKNOWN] * len(rows)
+                flags += [PASSPHRASE_UNKNOWN] * n
             else:
                 flags += [0 if c[pi].strip(b" \t'\"`").lower() in NO_VALUE else PASSPHRASE
-                          for _, c in rows]
+                          for c in group.cells]
         key_digests = list(map(_DIGEST, map(hashlib.sha256, keys)))
-        secret_mask = [si is not None] * len(keys)
+        secret_mask = [self.plan.secret is not None] * len(keys)
         secret_digests = list(map(_DIGEST, map(hashlib.sha256, secrets)))
         for n, f in slow:
             key_digests.append(hashlib.sha256(f.key.encode()).digest())
