@@ -83,13 +83,36 @@ def _placeholders(values: list[bytes]) -> set[int]:
 
 @dataclass
 class Group:
-    """Rows a group test vouched for: their positions, cells, keys, secrets, exchange."""
+    """Rows a group test vouched for: their positions, keys, secrets, passphrase cells
+    and exchange."""
 
     positions: list[int]
-    cells: list[list[bytes]] = field(repr=False)
     keys: list[bytes] = field(repr=False)
     secrets: list[bytes] | None = field(repr=False)
+    passphrases: list[bytes] | None = field(repr=False)
     exchange: str
+
+
+class _Table:
+    """A block's rows, by column: from one split of the whole block when every line has
+    the header's width (then a column is a slice with a step: no per-row work), else
+    from the rows that do."""
+
+    def __init__(self, positions: Sequence[int], width: int, flat: list[bytes] | None = None,
+                 rows: list[list[bytes]] | None = None) -> None:
+        self.positions, self.width, self.flat, self.rows = positions, width, flat, rows
+
+    def col(self, j: int) -> list[bytes]:
+        if self.flat is not None:
+            return self.flat[j::self.width]
+        assert self.rows is not None
+        return [r[j] for r in self.rows]
+
+    def row(self, i: int) -> list[bytes]:
+        if self.flat is not None:
+            return self.flat[i * self.width:(i + 1) * self.width]
+        assert self.rows is not None
+        return self.rows[i]
 
 
 class FastTable:
@@ -141,70 +164,89 @@ class FastTable:
                 return
 
     def _block(self, block: bytes, first: int, header_line: int) -> Batch:
+        if b"\r" in block:
+            block = block.replace(b"\r\n", b"\n")
         lines = block.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
-        if b"\r" in block:
-            lines = [x.rstrip(b"\r") for x in lines]
         if len(block) > MAX_LINE and max(map(len, lines)) > MAX_LINE:  # as Bounded says
             raise InputError("a line longer than 1 MiB: not a text dump", Place(self.name))
-        rows = [x.split(self.sep) for x in lines]
-        width = self.width
-        positions: Sequence[int] = range(first, first + len(rows))
-        if first <= header_line or not all(len(cells) == width for cells in rows):
+        width, sep = self.width, self.sep
+        if not lines:
+            return self._pack([], [], len(block))
+        seps = set(map(bytes.count, lines, repeat(sep)))
+        if first > header_line and seps == {width - 1} and b"\r" not in block:
+            # every line a whole row: one split for the block, columns by slicing
+            flat = block.replace(b"\n", sep).split(sep)
+            flat.pop()  # after the last newline
+            table = _Table(range(first, first + len(lines)), width, flat=flat)
+        else:
+            rows = [x.rstrip(b"\r").split(sep) for x in lines]
             keep = [i for i, cells in enumerate(rows)
                     if len(cells) == width and first + i > header_line]
             for i, cells in enumerate(rows):  # name the ragged rows (not blank ones)
                 if len(cells) != width and first + i > header_line and lines[i].strip():
                     self.problems.add(f"{len(cells)} columns, the header has {width}",
                                       first + i)
-            positions, rows = [first + i for i in keep], [rows[i] for i in keep]
+            table = _Table([first + i for i in keep], width, rows=[rows[i] for i in keep])
         if not block.isascii():
-            return self._pack([], self._slow_rows(positions, rows), len(block))
-        return self._pack(*self._groups(positions, rows), len(block))
+            everyone = range(len(table.positions))
+            return self._pack([], self._slow_rows(table, everyone), len(block))
+        return self._pack(*self._groups(table), len(block))
 
-    def _groups(self, positions: Sequence[int], rows: list[list[bytes]]
-                ) -> tuple[list[Group], list[tuple[int, Found]]]:
+    def _groups(self, table: _Table) -> tuple[list[Group], list[tuple[int, Found]]]:
         """Rows vouched for by group, and the rest read row by row."""
         plan = self.plan
-        ki, si, ei = plan.key, plan.secret, plan.exchange
+        ki, si, ei, pi = plan.key, plan.secret, plan.exchange, plan.passphrase
         assert ki is not None
-        by: dict[Any, tuple[list[int], list[list[bytes]]]] = {}
-        stated = None if ei is None else [c[ei] for c in rows]
-        if stated is not None and len(set(stated)) == 1:  # one exchange for the block
-            by[stated[0]] = (list(positions), rows)
+        keys = table.col(ki)
+        secrets = None if si is None else table.col(si)
+        passphrases = None if pi is None else table.col(pi)
+        if ei is not None:
+            group_keys: list[Any] = table.col(ei)
         else:
-            group_keys: Any = stated if stated is not None else [
-                (len(c[ki]), -1 if si is None else len(c[si])) for c in rows]
-            for n, row, group_key in zip(positions, rows, group_keys):
-                group = by.setdefault(group_key, ([], []))
-                group[0].append(n)
-                group[1].append(row)
+            group_keys = list(zip(map(len, keys), map(len, secrets or keys)))
+        by: dict[Any, list[int] | None] = {}
+        if len(set(group_keys)) == 1:  # one group for the whole block: no per-row work
+            by[group_keys[0]] = None
+        else:
+            for i, group_key in enumerate(group_keys):
+                by.setdefault(group_key, []).append(i)  # type: ignore[union-attr]
         good: list[Group] = []
-        slow_pos: list[int] = []
-        slow_rows: list[list[bytes]] = []
-        for group_key, (pos, members) in by.items():
-            keys = [c[ki] for c in members]
-            secrets = None if si is None else [c[si] for c in members]
-            shape, exchange = self._shape_of(group_key, keys, ei is not None)
+        slow: list[int] = []
+        positions = table.positions
+        for group_key, index in by.items():
+            def pick(column: list[bytes] | None) -> list[bytes] | None:
+                if column is None or index is None:
+                    return column
+                return [column[i] for i in index]
+
+            g_keys = pick(keys)
+            assert g_keys is not None
+            g_secrets = pick(secrets)
+            where = range(len(keys)) if index is None else index
+            shape, exchange = self._shape_of(group_key, g_keys, ei is not None)
             if shape is None or exchange is None or (
-                    secrets is not None and shape.secret_canonical is not canonical):
-                slow_pos += pos  # (a PEM secret is canonicalised row by row)
-                slow_rows += members
+                    g_secrets is not None and shape.secret_canonical is not canonical):
+                slow += where  # (a PEM secret is canonicalised row by row)
                 continue
-            bad = _misfits(shape.key, keys) | _placeholders(keys)
-            if secrets is not None:
-                bad |= _misfits(shape.secret, secrets) | _placeholders(secrets)
-            if bad:
-                slow_pos += [pos[i] for i in sorted(bad)]
-                slow_rows += [members[i] for i in sorted(bad)]
-                fine = [i for i in range(len(members)) if i not in bad]
-                pos, members = [pos[i] for i in fine], [members[i] for i in fine]
-                keys = [keys[i] for i in fine]
-                secrets = None if secrets is None else [secrets[i] for i in fine]
-            if members:
-                good.append(Group(pos, members, keys, secrets, exchange))
-        return good, self._slow_rows(slow_pos, slow_rows)
+            bad = _misfits(shape.key, g_keys) | _placeholders(g_keys)
+            if g_secrets is not None:
+                bad |= _misfits(shape.secret, g_secrets) | _placeholders(g_secrets)
+            g_pass = pick(passphrases)
+            if not bad:
+                good.append(Group([positions[i] for i in where] if index is not None
+                                  else list(positions), g_keys, g_secrets, g_pass, exchange))
+                continue
+            slow += [where[i] for i in sorted(bad)]
+            fine = [i for i in range(len(g_keys)) if i not in bad]
+            if fine:
+                good.append(Group([positions[where[i]] for i in fine],
+                                  [g_keys[i] for i in fine],
+                                  None if g_secrets is None else [g_secrets[i] for i in fine],
+                                  None if g_pass is None else [g_pass[i] for i in fine],
+                                  exchange))
+        return good, self._slow_rows(table, sorted(slow))
 
     def _shape_of(self, group_key: Any, keys: list[bytes], stated: bool
                   ) -> tuple[Shape | None, str | None]:
@@ -225,19 +267,17 @@ class FastTable:
         # the first shape in classify's order; a row it does not fit goes row by row
         return candidates[0], default or candidates[0].exchange
 
-    def _slow_rows(self, positions: Sequence[int], rows: list[list[bytes]]
-                   ) -> list[tuple[int, Found]]:
+    def _slow_rows(self, table: _Table, which: Sequence[int]) -> list[tuple[int, Found]]:
         out = []
-        for n, cells in zip(positions, rows):
-            found = self.slow([c.decode("utf-8", "surrogateescape") for c in cells])
+        for i in which:
+            found = self.slow([c.decode("utf-8", "surrogateescape") for c in table.row(i)])
             if found is not None:
-                out.append((n, found))
+                out.append((table.positions[i], found))
         return out
 
     def _pack(self, good: list[Group], slow: list[tuple[int, Found]], read: int) -> Batch:
         """The wire format of pipeline.COLUMNS: member, key_sha256, secret_sha256,
         key_prefix, secret_prefix, exchange_name, flags, then the position."""
-        pi = self.plan.passphrase
         keys: list[bytes] = []
         secrets: list[bytes] = []
         names: list[str] = []
@@ -245,18 +285,18 @@ class FastTable:
         positions: list[int] = []
         counts: Counter[str] = Counter()
         for group in good:
-            n = len(group.cells)
+            n = len(group.keys)
             keys += group.keys
             if group.secrets is not None:
                 secrets += group.secrets
             names += [group.exchange] * n
             counts[group.exchange] += n
             positions += group.positions
-            if pi is None:
+            if group.passphrases is None:
                 flags += [PASSPHRASE_UNKNOWN] * n
             else:
-                flags += [0 if c[pi].strip(b" \t'\"`").lower() in NO_VALUE else PASSPHRASE
-                          for c in group.cells]
+                flags += [0 if p.strip(b" \t'\"`").lower() in NO_VALUE else PASSPHRASE
+                          for p in group.passphrases]
         key_digests = list(map(_DIGEST, map(hashlib.sha256, keys)))
         secret_mask = [self.plan.secret is not None] * len(keys)
         secret_digests = list(map(_DIGEST, map(hashlib.sha256, secrets)))
