@@ -159,7 +159,7 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
                 kind = message[0]
                 if kind == "batch":  # rows go in as they came: no per-row work here
                     _, packed, counts, read = message
-                    writer.insert(wire.unpack(COLUMNS, packed))
+                    writer.insert_columns(wire.unpack_columns(COLUMNS, packed))
                     per_exchange.update(counts)
                     found += packed[0]
                     done += read

@@ -44,9 +44,14 @@ def pack(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> Packed:
 
 
 def unpack(columns: Sequence[str], packed: Packed) -> list[tuple[Any, ...]]:
+    return list(zip(*unpack_columns(columns, packed)))
+
+
+def unpack_columns(columns: Sequence[str], packed: Packed) -> list[list[Any]]:
+    """The values of each column (then the lines), as lists."""
     n, buffers = packed
     if n == 0:
-        return []
+        return [[] for _ in range(len(columns) + 1)]
     cols: list[list[Any]] = []
     for name, buf in zip([*columns, "line"], buffers):
         kind = _KINDS[name]
@@ -66,7 +71,7 @@ def unpack(columns: Sequence[str], packed: Packed) -> list[tuple[Any, ...]]:
         else:
             assert isinstance(buf, bytes)
             cols.append(array("q", buf).tolist())
-    return list(zip(*cols))
+    return cols
 
 
 def _digests(n: int, mask: bytes, data: bytes) -> list[bytes | None]:

@@ -66,14 +66,16 @@ class LeakWriter:
         self._one = head + values
         self._many = head + ", ".join([values] * ROWS_PER_STATEMENT)
 
-    def insert(self, rows: Sequence[tuple[object, ...]]) -> None:
-        """Rows of (member_no, key_sha256, secret_sha256, key_prefix, secret_prefix,
-        exchange, flags, position), inserted as they come."""
-        whole = len(rows) - len(rows) % ROWS_PER_STATEMENT
+    def insert_columns(self, columns: Sequence[Sequence[object]]) -> None:
+        """Rows given by column: member_no, key_sha256, secret_sha256, key_prefix,
+        secret_prefix, exchange, flags, position (no row tuples are kept: each statement's
+        parameters are interleaved from the columns as it is bound)."""
+        n = len(columns[0]) if columns else 0
+        whole = n - n % ROWS_PER_STATEMENT
         for i in range(0, whole, ROWS_PER_STATEMENT):
-            self.conn.execute(self._many,
-                              tuple(chain.from_iterable(rows[i:i + ROWS_PER_STATEMENT])))
-        self.conn.executemany(self._one, rows[whole:])
+            self.conn.execute(self._many, tuple(chain.from_iterable(
+                zip(*[c[i:i + ROWS_PER_STATEMENT] for c in columns]))))
+        self.conn.executemany(self._one, zip(*[c[whole:] for c in columns]))
 
 
 def count_leaks(conn: sqlite3.Connection) -> int:
