@@ -10,11 +10,16 @@ the cell's text; so each string is read once and the reading is linear in the pa
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from bs4 import BeautifulSoup, CData, ParserRejectedMarkup, Tag
-from bs4.element import NavigableString, PageElement
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # bs4 itself is imported with the first page: see bs4_types
+    from bs4 import BeautifulSoup, Tag
+    from bs4.element import PageElement
 
 from incident.errors import InputError, Place, Problems
 from incident.ingest.formats.telegram import is_telegram_html, looks_html
@@ -31,16 +36,26 @@ _NO_VALUE = {"button", "checkbox", "file", "image", "radio", "reset", "submit"}
 
 _HIDDEN = ("script", "style", "template")
 _CELLS = ("td", "th")
-_STRINGS = (NavigableString, CData)  # what get_text reads: no comments, no <rt>, no script
+
+
+@functools.cache
+def bs4_types() -> tuple[type[BeautifulSoup], type[Tag], tuple[type, ...], type[Exception]]:
+    """(BeautifulSoup, Tag, the string types get_text reads (no comments, no <rt>, no
+    script), ParserRejectedMarkup), imported with the first page read: importing bs4
+    would cost every command 0.06 s."""
+    import bs4
+    from bs4.element import NavigableString
+    return bs4.BeautifulSoup, bs4.Tag, (NavigableString, bs4.CData), bs4.ParserRejectedMarkup
 HEADER_CAP = 256  # characters of a first-row cell read to tell whether it is a header
 
 
 def parse(text: str, name: str) -> BeautifulSoup:
     """The page's tree; markup html.parser gives up on (`<![DOCTYPE`) is an InputError by
     place: the parser's message quotes the page, so it never gets out."""
+    soup, _, _, rejected = bs4_types()
     try:
-        return BeautifulSoup(text, "html.parser")
-    except (ParserRejectedMarkup, AssertionError):
+        return soup(text, "html.parser")
+    except (rejected, AssertionError):
         raise InputError("not readable HTML", Place(name)) from None
 
 
@@ -49,6 +64,7 @@ def walk(root: Tag, limit: int | None = None) -> Iterator[tuple[bool, PageElemen
     (False, tag) after them, (True, string) for each string. Iterative, so a page nested
     100,000 deep is walked in linear time and without recursion; with `limit`, stops
     after that many elements."""
+    tag_type = bs4_types()[1]
     stack: list[tuple[Tag, Iterator[PageElement]]] = [(root, iter(root.contents))]
     seen = 0
     while stack:
@@ -62,7 +78,7 @@ def walk(root: Tag, limit: int | None = None) -> Iterator[tuple[bool, PageElemen
         if limit is not None and seen > limit:
             return
         yield True, child
-        if isinstance(child, Tag):
+        if isinstance(child, tag_type):
             stack.append((child, iter(child.contents)))
 
 
@@ -71,8 +87,9 @@ def _capped_text(cell: Tag) -> str:
     to tell a header name; a longer cell is no header)."""
     parts: list[str] = []
     size = 0
+    strings = bs4_types()[2]
     for entering, element in walk(cell, limit=4 * HEADER_CAP):
-        if entering and type(element) in _STRINGS:
+        if entering and type(element) in strings:
             parts.append(str(element))
             size += len(parts[-1]) + 1
             if size > HEADER_CAP:
@@ -92,8 +109,9 @@ def _structure(soup: BeautifulSoup) -> dict[int, _Table]:
     tables: dict[int, _Table] = {}
     nearest: list[_Table | None] = [None]  # the nearest table of each open tag
     theads: list[bool] = [False]  # whether each open tag is inside a thead
+    tag_type = bs4_types()[1]
     for entering, element in walk(soup):
-        if not isinstance(element, Tag):
+        if not isinstance(element, tag_type):
             continue
         if not entering:
             nearest.pop()
@@ -103,7 +121,7 @@ def _structure(soup: BeautifulSoup) -> dict[int, _Table]:
         if element.name == "table":
             table = tables[id(element)] = _Table()
         elif element.name == "tr" and table is not None:
-            cells = [c for c in element.contents if isinstance(c, Tag) and c.name in _CELLS]
+            cells = [c for c in element.contents if isinstance(c, tag_type) and c.name in _CELLS]
             if cells:
                 if not table.rows:
                     table.in_head = theads[-1]
@@ -171,9 +189,10 @@ class Html(Format):
         left_out: list[bool] = [False]
         hidden: list[bool] = [False]
         in_header = [False]
+        _, tag_type, strings, _ = bs4_types()
         for entering, element in walk(soup):
-            if not isinstance(element, Tag):
-                if type(element) in _STRINGS:
+            if not isinstance(element, tag_type):
+                if type(element) in strings:
                     if (parts := cell[-1]) is not None:
                         parts.append(str(element))
                     if not left_out[-1] and not hidden[-1]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from bs4 import CData, Tag
-from bs4.element import NavigableString
 
 from incident.errors import InputError, Place, Problems
 from incident.ingest.formats.naming import safe_name
@@ -25,7 +23,6 @@ _HTML_START = re.compile(r"(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*"
 _HTML_MESSAGE = re.compile(r'<div class="message[ "]')
 _HTML_ID = re.compile(r'id="message-?[0-9]+"')
 _ID = re.compile(r"message(-?[0-9]+)")
-_STRINGS = (NavigableString, CData)  # what get_text reads: no comments
 
 
 def looks_html(text: str) -> bool:
@@ -137,15 +134,16 @@ class TelegramHtml(Format):
         # One walk, linear whatever the nesting (find_all per message over nested
         # message divs was cubic): each outermost `text` div is read with its nearest
         # message with an id, a <br> as a line break.
-        from incident.ingest.formats.html import parse, walk  # html imports this module
+        from incident.ingest.formats.html import bs4_types, parse, walk  # (html imports this)
 
         soup = parse(whole_text(member), member.name)
         messages: list[tuple[int, list[str]]] = []  # (id, its text divs' texts), in order
         owner: list[list[str] | None] = [None]  # of each open tag: its message's parts
         reading: list[list[str] | None] = [None]  # of each open tag: the text div's strings
+        _, tag_type, string_types, _ = bs4_types()
         for entering, element in walk(soup):
-            if not isinstance(element, Tag):
-                if (strings := reading[-1]) is not None and type(element) in _STRINGS:
+            if not isinstance(element, tag_type):
+                if (strings := reading[-1]) is not None and type(element) in string_types:
                     strings.append(str(element))
                 continue
             if not entering:

@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
 import requests
-from bs4 import BeautifulSoup, Tag
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # bs4 is imported with the first page (see html.bs4_types)
+    from bs4 import BeautifulSoup
 
 from incident import __version__
 from incident.errors import IncidentError, InputError, Place, ServiceError
 from incident.ingest.decode import decode
-from incident.ingest.formats.html import parse
+from incident.ingest.formats.html import bs4_types, parse
 from incident.ingest.interface import Member, Source, SourceOptions, SourceState
 
 USER_AGENT = f"incident/{__version__} (leaked-key dump ingest)"
@@ -224,6 +227,7 @@ def text_blocks(soup: BeautifulSoup, name: str) -> Iterator[Member]:
     the depth, so asking it of each block made a deeply nested page quadratic."""
     counts = dict.fromkeys(BLOCKS, 0)
     inside: list[bool] = [False]  # of each open tag: whether it is in a block
+    tag_type = bs4_types()[1]
     stack: list[Iterator[object]] = [iter(soup.contents)]
     while stack:
         tag = next(stack[-1], None)
@@ -231,7 +235,7 @@ def text_blocks(soup: BeautifulSoup, name: str) -> Iterator[Member]:
             stack.pop()
             inside.pop()
             continue
-        if not isinstance(tag, Tag):
+        if not isinstance(tag, tag_type):
             continue
         outer = inside[-1]
         if tag.name in BLOCKS:
@@ -251,7 +255,7 @@ def raw_links(soup: BeautifulSoup, base: str) -> list[str]:
     page = urldefrag(base).url
     found: dict[str, None] = {}  # ordered, deduplicated
     for a in soup.find_all("a", href=True):
-        href = a.get("href") if isinstance(a, Tag) else None
+        href = a.get("href") if isinstance(a, bs4_types()[1]) else None
         if not isinstance(href, str) or not href.strip():
             continue
         try:
