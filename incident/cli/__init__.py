@@ -14,6 +14,7 @@ import typer
 from incident import __version__
 from incident.cli import dumps, keys
 from incident.cli.ingest import ingest_command
+from incident.cli.match import match_command
 from incident.cli.output import Context, err_console
 from incident.errors import ExitCode, IncidentError, OutputClosed, safe_traceback
 from incident.settings import Settings
@@ -38,6 +39,7 @@ app = typer.Typer(
 app.add_typer(keys.app, name="keys")
 app.command("ingest")(ingest_command)
 app.add_typer(dumps.app, name="dumps")
+app.command("match")(match_command)
 
 
 def _version(value: bool) -> None:

@@ -180,6 +180,7 @@ def delete_dump(conn: sqlite3.Connection, dump_id: int) -> bool:
     if dump is None:
         return False
     if dump[0] is not None:
+        conn.execute("DELETE FROM matches WHERE leak_id BETWEEN ? AND ?", dump)
         conn.execute("DELETE FROM leaks WHERE id BETWEEN ? AND ?", dump)
     conn.execute("DELETE FROM dumps WHERE id = ?", (dump_id,))
     return True

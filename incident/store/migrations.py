@@ -99,4 +99,24 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 3: matches of registered keys against leaked credentials, and the runs that found them
+    """
+    CREATE TABLE match_runs (
+        id         INTEGER PRIMARY KEY,
+        started_at TEXT    NOT NULL,
+        dump_id    INTEGER,              -- a run over one dump (--dump), else NULL: all
+        exposed    INTEGER NOT NULL,     -- registered keys found exposed
+        new        INTEGER NOT NULL      -- matches this run found first
+    );
+    CREATE TABLE matches (
+        key_id      INTEGER NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
+        leak_id     INTEGER NOT NULL,    -- leaks.id (deleted with its dump)
+        key_role    TEXT CHECK (key_role IN ('key', 'secret')),     -- where the registered
+        secret_role TEXT CHECK (secret_role IN ('key', 'secret')),  -- key / secret stood
+        run_id      INTEGER NOT NULL REFERENCES match_runs (id),   -- the run that found it
+        found_at    TEXT    NOT NULL,
+        PRIMARY KEY (key_id, leak_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX matches_leak ON matches (leak_id);
+    """,
 ]

@@ -259,6 +259,13 @@ def test_ingest_leaves_no_plaintext(tmp_path: Path, monkeypatch) -> None:  # typ
                 assert run(args) == code
             canary.record(f"incident {' '.join(args)}", stdout.getvalue() + stderr.getvalue())
 
+    # Register some of the leaked keys, then match: labels and places only.
+    registry_file = inputs / "mine.csv"
+    registry_file.write_text(f"exchange,label,api_key,api_secret\nbinance,mine-1,{s[4]},{s[5]}\n"
+                             f"binance,mine-2,{s[43]},{s[44]}\n")
+    incident("keys", "import", registry_file)
+    incident("match", expect=1)
+    incident("match", "--json", expect=1)
     listed = json.loads(incident("dumps", "list", "--json"))
     assert len(listed) >= len(files) + len(archives) + 3
     for d in listed:
