@@ -24,6 +24,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/keys_import.py
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/match.py
 
 clean:
 	rm -rf $(VENV) demo-output benchmarks/out

@@ -15,6 +15,7 @@ new since the run before.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -100,66 +101,80 @@ def run_match(store: Store, dump_id: int | None = None) -> MatchReport:
         raise InputError(f"no dump {dump_id} (see 'incident dumps list')")
     ensure_indexes(store)
     ran_at = utc_now()
-    keys: list[tuple[int, str, str, bool]] = []  # id, label, exchange, hmsl only
-    # fingerprint -> 2 * key index + (0 key, 1 secret): one int, not a list, a million times
-    # over; a fingerprint registered twice keeps its other holders in `more`
-    by_digest: dict[bytes, int] = {}
-    more: dict[bytes, list[int]] = {}
-    for i, (key_id, label, exchange, key, secret, hmsl_only) in enumerate(sql.registry(conn)):
-        keys.append((key_id, label, exchange, hmsl_only))
+    keys, leaks = _candidates(store, dump_id)
+    # fingerprint -> (registered key, 0 key | 1 secret), for the few candidates only
+    by_digest: dict[bytes, list[tuple[int, int]]] = {}
+    info: dict[int, tuple[str, str]] = {}  # key id -> (label, exchange)
+    for key_id, label, exchange, key, secret in keys:
+        info[key_id] = (label, exchange)
         for digest, which in ((key, 0), (secret, 1)):
             if digest is not None:
-                if digest in by_digest:
-                    more.setdefault(digest, []).append(2 * i + which)
-                else:
-                    by_digest[digest] = 2 * i + which
-    found = _candidates(store, dump_id, by_digest)
-    # (key index, leak id) -> [role of the registered key, role of the registered secret]
+                by_digest.setdefault(digest, []).append((key_id, which))
+    # (key id, leak id) -> [role of the registered key, role of the registered secret]
     roles: dict[tuple[int, int], list[str | None]] = {}
     places: dict[int, tuple[Any, ...]] = {}
-    for row in found:
-        leak_id = row[0]
+    for row in leaks:
         for digest, role in ((row[1], "key"), (row[2], "secret")):
-            if digest is None or digest not in by_digest:
-                continue
-            for code in [by_digest[digest], *more.get(digest, ())]:
-                pair = roles.setdefault((code // 2, leak_id), [None, None])
-                pair[code % 2] = role
-                places[leak_id] = row
-    known = sql.known(conn)
+            for key_id, which in by_digest.get(digest, ()) if digest is not None else ():
+                roles.setdefault((key_id, row[0]), [None, None])[which] = role
+                places[row[0]] = row
+    known = sql.known(conn, sorted({k for k, _ in roles}))
     previous = sql.last_run(conn)
-    fresh = [(keys[i][0], leak, r[0], r[1]) for (i, leak), r in roles.items()
-             if (keys[i][0], leak) not in known]
+    fresh = [(k, leak, r[0], r[1]) for (k, leak), r in roles.items() if (k, leak) not in known]
     by_key: dict[int, list[Sighting]] = {}
-    for (i, leak_id), (key_role, secret_role) in sorted(roles.items()):
-        row = places[leak_id]
-        first = known.get((keys[i][0], leak_id))
-        by_key.setdefault(i, []).append(_sighting(row, key_role, secret_role,
-                                                  first or ran_at, first is None))
-    exposed = [Exposure(keys[i][1], keys[i][2], _components(s), s)
-               for i, s in sorted(by_key.items(), key=lambda item: keys[item[0]][1])]
+    for (key_id, leak_id), (key_role, secret_role) in sorted(roles.items()):
+        first = known.get((key_id, leak_id))
+        by_key.setdefault(key_id, []).append(_sighting(places[leak_id], key_role, secret_role,
+                                                       first or ran_at, first is None))
+    exposed = sorted((Exposure(*info[k], _components(s), s) for k, s in by_key.items()),
+                     key=lambda e: e.label)
     with store.write() as w:
         sql.store_run(w, ran_at, dump_id, len(exposed), fresh)
-    return MatchReport(ran_at, previous, exposed,
-                       [k[1] for i, k in enumerate(keys) if i not in by_key and not k[3]],
-                       [k[1] for k in keys if k[3]], len(fresh))
+    every = sql.labels(conn)
+    unmatchable = [label for _, label, hmsl_only in every if hmsl_only]
+    clean = [label for key_id, label, hmsl_only in every
+             if not hmsl_only and key_id not in by_key]
+    return MatchReport(ran_at, previous, exposed, clean, unmatchable, len(fresh))
 
 
-def _candidates(store: Store, dump_id: int | None, by_digest: dict[bytes, int]
-                ) -> list[tuple[Any, ...]]:
-    """The sightings whose key or secret prefix is a registered fingerprint's prefix, read
-    whole: a set test of all the corpus's prefixes against all the registry's at once."""
-    if not by_digest:
-        return []
-    wanted = np.fromiter((dump_sql.prefix(d) for d in by_digest), dtype=np.int64,
-                         count=len(by_digest))
-    rows = np.array([(i, k, 0 if s is None else s)
-                     for i, k, s in sql.leak_prefixes(store.conn, dump_id)],
-                    dtype=np.int64).reshape(-1, 3)
-    if not len(rows):
-        return []
-    hit = np.isin(rows[:, 1], wanted) | np.isin(rows[:, 2], wanted)
-    return sql.sightings(store.conn, rows[hit, 0].tolist())
+def _among(values: Any, pool: Any) -> Any:
+    """values[i] in pool, for each i: a binary search in the sorted pool (numpy's isin
+    hashes both sides, several times slower at a million)."""
+    if not len(pool):
+        return np.zeros(len(values), dtype=bool)
+    pool = np.sort(pool)
+    at = np.minimum(np.searchsorted(pool, values), len(pool) - 1)
+    return pool[at] == values
+
+
+def _prefixes(blobs: Any) -> Any:
+    """8-byte big-endian prefixes (as the store keeps them) as one int64 array."""
+    return np.frombuffer(b"".join(blobs), dtype=">i8").astype(np.int64)
+
+
+def _candidates(store: Store, dump_id: int | None
+                ) -> tuple[list[tuple[int, str, str, bytes | None, bytes | None]],
+                           list[tuple[Any, ...]]]:
+    """The registered keys and the sightings whose fingerprints share an 8-byte prefix:
+    every prefix of both sides in arrays, one vectorised set test each way, and only the
+    few candidates read whole (to be compared on all 32 bytes)."""
+    reg = sql.registry_prefixes(store.conn)
+    cursor = sql.leak_prefixes(store.conn, dump_id)
+    corpus = np.fromiter(chain.from_iterable(cursor), dtype=np.int64).reshape(-1, 4)
+    if not reg or not len(corpus):
+        return [], []
+    ids = np.fromiter((r[0] for r in reg), dtype=np.int64, count=len(reg))
+    key_p, secret_p = _prefixes(r[1] for r in reg), _prefixes(r[2] for r in reg)
+    has_key = np.fromiter((r[3] for r in reg), dtype=bool, count=len(reg))
+    has_secret = np.fromiter((r[4] for r in reg), dtype=bool, count=len(reg))
+    del reg
+    registered = np.concatenate([key_p[has_key], secret_p[has_secret]])
+    leak_secret = corpus[:, 3].astype(bool)
+    hit = _among(corpus[:, 1], registered) | (_among(corpus[:, 2], registered) & leak_secret)
+    seen = np.concatenate([corpus[hit, 1], corpus[hit & leak_secret, 2]])
+    mine = (_among(key_p, seen) & has_key) | (_among(secret_p, seen) & has_secret)
+    return (sql.registered(store.conn, ids[mine].tolist()),
+            sql.sightings(store.conn, corpus[hit, 0].tolist()))
 
 
 def _sighting(row: tuple[Any, ...], key_role: str | None, secret_role: str | None,

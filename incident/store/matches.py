@@ -13,24 +13,43 @@ SIGHTING = ("l.id, l.key_sha256, l.secret_sha256, l.exchange, l.flags, l.positio
             " m.unit, d.id, d.name, d.source, d.sha256, d.ingested_at")
 
 
-def registry(conn: sqlite3.Connection) -> Iterator[tuple[int, str, str, bytes | None,
-                                                          bytes | None, bool]]:
-    """(id, label, exchange, key_sha256, secret_sha256, registered by hmsl only) of every
-    registered key, by label."""
-    for row in conn.execute("SELECT id, label, exchange, key_sha256, secret_sha256,"
-                            " key_sha256 IS NULL FROM keys ORDER BY label"):
-        yield row[0], row[1], row[2], row[3], row[4], bool(row[5])
+def registry_prefixes(conn: sqlite3.Connection) -> list[tuple[int, bytes, bytes, int, int]]:
+    """(id, first 8 bytes of key_sha256, of secret_sha256, has key_sha256, has secret_sha256)
+    of every registered key; 8 zero bytes where a fingerprint is missing."""
+    return conn.execute(
+        "SELECT id, coalesce(substr(key_sha256, 1, 8), zeroblob(8)),"
+        " coalesce(substr(secret_sha256, 1, 8), zeroblob(8)), key_sha256 IS NOT NULL,"
+        " secret_sha256 IS NOT NULL FROM keys").fetchall()
 
 
-def leak_prefixes(conn: sqlite3.Connection, dump_id: int | None
-                  ) -> Iterator[tuple[int, int, int | None]]:
-    """(id, key_prefix, secret_prefix) of every sighting, or of one dump's."""
+def registered(conn: sqlite3.Connection, key_ids: Sequence[int]
+               ) -> list[tuple[int, str, str, bytes | None, bytes | None]]:
+    """(id, label, exchange, key_sha256, secret_sha256) of these keys."""
+    out: list[tuple[int, str, str, bytes | None, bytes | None]] = []
+    for i in range(0, len(key_ids), 500):
+        chunk = key_ids[i:i + 500]
+        out += conn.execute("SELECT id, label, exchange, key_sha256, secret_sha256 FROM keys"
+                            f" WHERE id IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+    return out
+
+
+def labels(conn: sqlite3.Connection) -> list[tuple[int, str, int]]:
+    """(id, label, 1 if registered by hmsl only) of every key, by label."""
+    return conn.execute("SELECT id, label, key_sha256 IS NULL FROM keys ORDER BY label"
+                        ).fetchall()
+
+
+LEAK_PREFIXES = ("SELECT l.id, l.key_prefix, coalesce(l.secret_prefix, 0),"
+                 " l.secret_prefix IS NOT NULL FROM leaks l")
+
+
+def leak_prefixes(conn: sqlite3.Connection, dump_id: int | None) -> sqlite3.Cursor:
+    """(id, key_prefix, secret_prefix or 0, has a secret) of every sighting, or of one
+    dump's: a cursor, read straight into arrays."""
     if dump_id is None:
-        yield from conn.execute("SELECT id, key_prefix, secret_prefix FROM leaks")
-        return
-    yield from conn.execute("SELECT l.id, l.key_prefix, l.secret_prefix FROM leaks l JOIN"
-                            " dumps d ON d.id = ? WHERE l.id BETWEEN d.first_leak AND"
-                            " d.last_leak", (dump_id,))
+        return conn.execute(LEAK_PREFIXES)
+    return conn.execute(LEAK_PREFIXES + " JOIN dumps d ON d.id = ? WHERE l.id BETWEEN"
+                        " d.first_leak AND d.last_leak", (dump_id,))
 
 
 def sightings(conn: sqlite3.Connection, leak_ids: Sequence[int]) -> list[tuple[Any, ...]]:
@@ -44,10 +63,15 @@ def sightings(conn: sqlite3.Connection, leak_ids: Sequence[int]) -> list[tuple[A
     return out
 
 
-def known(conn: sqlite3.Connection) -> dict[tuple[int, int], str]:
-    """(key id, leak id) -> when it was first found, of every stored match."""
-    return {(k, l): t for k, l, t in conn.execute(
-        "SELECT key_id, leak_id, found_at FROM matches")}
+def known(conn: sqlite3.Connection, key_ids: Sequence[int]) -> dict[tuple[int, int], str]:
+    """(key id, leak id) -> when it was first found, of the stored matches of these keys."""
+    out: dict[tuple[int, int], str] = {}
+    for i in range(0, len(key_ids), 500):
+        chunk = key_ids[i:i + 500]
+        out.update(((k, l), t) for k, l, t in conn.execute(
+            "SELECT key_id, leak_id, found_at FROM matches WHERE key_id IN"
+            f" ({', '.join('?' * len(chunk))})", chunk))
+    return out
 
 
 def last_run(conn: sqlite3.Connection) -> str | None:
