@@ -21,7 +21,10 @@ from typing import Any
 import numpy as np
 
 from incident.errors import InputError
+from incident.exchanges.names import resolve
+from incident.fingerprint import sha256
 from incident.ingest.dumps import ensure_indexes
+from incident.secret import Secret
 from incident.store import Store
 from incident.store import dumps as dump_sql
 from incident.store import matches as sql
@@ -135,6 +138,49 @@ def run_match(store: Store, dump_id: int | None = None) -> MatchReport:
     clean = [label for key_id, label, hmsl_only in every
              if not hmsl_only and key_id not in by_key]
     return MatchReport(ran_at, previous, exposed, clean, unmatchable, len(fresh))
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One credential checked against the local corpus, without registering it."""
+
+    exchange: str | None
+    components: str | None  # key | secret | both; None: not found
+    sightings: list[Sighting]
+    dumps: int  # searched
+    credentials: int  # searched
+
+    def to_json(self) -> dict[str, Any]:
+        return {"exposed": bool(self.sightings), "exchange": self.exchange,
+                "components": self.components,
+                "exchange_agrees": all(s.exchange in (self.exchange, "unknown")
+                                       for s in self.sightings) if self.exchange else None,
+                "dumps": [s.to_json() for s in self.sightings],
+                "searched": {"dumps": self.dumps, "credentials": self.credentials}}
+
+
+def check_credential(store: Store, key: Secret, secret: Secret | None,
+                     exchange: str | None = None) -> CheckResult:
+    """Where this key (and secret) appear in the corpus, in any role. Only their
+    fingerprints are used, and nothing is stored."""
+    ex = resolve(exchange) if exchange else None
+    mine = {sha256(key.reveal()): 0}
+    if secret:
+        mine.setdefault(sha256(secret.reveal()), 1)
+    ensure_indexes(store)
+    now = utc_now()
+    sightings = []
+    for row in sql.by_prefixes(store.conn, [dump_sql.prefix(d) for d in mine]):
+        pair: list[str | None] = [None, None]
+        for digest, role in ((row[1], "key"), (row[2], "secret")):
+            if digest in mine:
+                pair[mine[digest]] = role
+        if pair != [None, None]:
+            sightings.append(_sighting(row, pair[0], pair[1], now, True))
+    sightings.sort(key=lambda s: (s.dump_id, s.locator))
+    dumps, credentials = sql.count_sightings(store.conn)
+    return CheckResult(ex, _components(sightings) if sightings else None, sightings, dumps,
+                       credentials)
 
 
 def _among(values: Any, pool: Any) -> Any:

@@ -14,7 +14,7 @@ import typer
 from incident import __version__
 from incident.cli import dumps, keys
 from incident.cli.ingest import ingest_command
-from incident.cli.match import match_command
+from incident.cli.match import check_command, match_command
 from incident.cli.output import Context, err_console
 from incident.errors import ExitCode, IncidentError, OutputClosed, safe_traceback
 from incident.settings import Settings
@@ -40,6 +40,7 @@ app.add_typer(keys.app, name="keys")
 app.command("ingest")(ingest_command)
 app.add_typer(dumps.app, name="dumps")
 app.command("match")(match_command)
+app.command("check")(check_command)
 
 
 def _version(value: bool) -> None:

@@ -22,7 +22,7 @@ app = typer.Typer(help="Register your own keys by fingerprint; plaintext is neve
 JSON = typer.Option(False, "--json", help="Machine output (JSON) on stdout.")
 
 
-def _read_credential(from_stdin: bool) -> tuple[Secret, Secret | None, bool]:
+def read_credential(from_stdin: bool) -> tuple[Secret, Secret | None, bool]:
     if from_stdin:
         lines = [sys.stdin.readline() for _ in range(3)]
         key, secret, passphrase = (Secret(line) for line in lines)
@@ -51,7 +51,7 @@ def add(
 ) -> None:
     """Register one key: read it from hidden prompts (or --stdin), store its fingerprints."""
     registry.check_names(exchange, label)  # before anyone types a secret
-    key, secret, has_passphrase = _read_credential(stdin)
+    key, secret, has_passphrase = read_credential(stdin)
     with open_store(ctx) as store:
         added = registry.add_key(store, exchange, label, key, secret, has_passphrase,
                                  "stdin" if stdin else "prompt")

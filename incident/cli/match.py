@@ -1,4 +1,4 @@
-"""`incident match`: registered keys against leaked credentials, by fingerprint."""
+"""`incident match` and `incident check`: keys against leaked credentials, by fingerprint."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from incident.cli.output import emit_json, err_console, open_store
+from incident.cli.keys import read_credential
+from incident.cli.output import emit_json, err_console, open_store, say
 from incident.errors import ExitCode
-from incident.match import MatchReport, run_match
+from incident.exchanges.names import resolve
+from incident.match import MatchReport, check_credential, run_match
 
 
 def match_command(
@@ -54,3 +56,41 @@ def _print(report: MatchReport) -> None:
         console.print(f"{len(report.unmatchable):,} registered by hmsl fingerprint only: not "
                       "comparable with the corpus's SHA-256 fingerprints",
                       markup=False, highlight=False)
+
+
+def check_command(
+    ctx: typer.Context,
+    exchange: str | None = typer.Option(None, "--exchange",
+                                        help="The key's exchange, to compare with the dumps'."),
+    stdin: bool = typer.Option(False, "--stdin", help="Read key, secret (and passphrase, "
+                               "ignored) from standard input, one per line."),
+    json_out: bool = typer.Option(False, "--json", help="Machine output (JSON) on stdout."),
+) -> int:
+    """Check one key against the ingested dumps without registering it: read it from a
+    hidden prompt (or --stdin), compare its fingerprints, forget it. Exit 1 when it is
+    in a dump, 0 when it is not."""
+    if exchange:
+        resolve(exchange)  # before anyone types a secret
+    key, secret, _ = read_credential(stdin)
+    with open_store(ctx) as store:
+        result = check_credential(store, key, secret, exchange)
+    del key, secret
+    if json_out:
+        emit_json(result.to_json())
+    else:
+        say(f"searched {result.dumps:,} dump{'s' if result.dumps != 1 else ''} "
+            f"({result.credentials:,} credentials)")
+        if not result.sightings:
+            say("not found: this key is in none of them")
+        else:
+            what = {"both": "the key and its secret are", "key": "the key is",
+                    "secret": "the secret is"}[result.components or "key"]
+            dumps = len({s.dump_id for s in result.sightings})
+            say(f"EXPOSED: {what} in {dumps} dump{'s' if dumps != 1 else ''}. Revoke the key "
+                "on the exchange now, then check the account for trades you did not make.")
+            for s in result.sightings:
+                roles = [f"{mine} in the {role} column" for mine, role in
+                         (("key", s.key_role), ("secret", s.secret_role)) if role]
+                say(f"  {s.dump} (ingested {s.first_seen[:10]}): {s.locator}: "
+                    f"{', '.join(roles)}")
+    return ExitCode.EXPOSED if result.sightings else ExitCode.OK

@@ -63,6 +63,22 @@ def sightings(conn: sqlite3.Connection, leak_ids: Sequence[int]) -> list[tuple[A
     return out
 
 
+def by_prefixes(conn: sqlite3.Connection, prefixes: Sequence[int]) -> list[tuple[Any, ...]]:
+    """The sightings (as `sightings` gives them) whose key or secret has one of these
+    prefixes: two lookups in the leak indexes each."""
+    marks = ", ".join("?" * len(prefixes))
+    ids = [i for (i,) in conn.execute(
+        f"SELECT id FROM leaks WHERE key_prefix IN ({marks}) UNION SELECT id FROM leaks"
+        f" WHERE secret_prefix IN ({marks})", (*prefixes, *prefixes))]
+    return sightings(conn, ids)
+
+
+def count_sightings(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(dumps, sightings) in the corpus."""
+    row = conn.execute("SELECT count(*), coalesce(sum(credentials), 0) FROM dumps").fetchone()
+    return int(row[0]), int(row[1])
+
+
 def known(conn: sqlite3.Connection, key_ids: Sequence[int]) -> dict[tuple[int, int], str]:
     """(key id, leak id) -> when it was first found, of the stored matches of these keys."""
     out: dict[tuple[int, int], str] = {}

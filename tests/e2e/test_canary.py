@@ -266,6 +266,12 @@ def test_ingest_leaves_no_plaintext(tmp_path: Path, monkeypatch) -> None:  # typ
     incident("keys", "import", registry_file)
     incident("match", expect=1)
     incident("match", "--json", expect=1)
+    for args, stdin, code in ((("check", "--stdin"), f"{s[6]}\n{s[7]}\n\n", 1),
+                              (("check", "--stdin", "--json"), f"{s[45]}\n\n\n", 1),
+                              (("check", "--stdin"), f"{s[0]}{s[1]}\n\n\n", 0)):
+        result = run_incident(*args, env=env, input=stdin)
+        canary.record(f"incident {' '.join(args)}", result.stdout + result.stderr)
+        assert result.code == code, (args, result.stderr)
     listed = json.loads(incident("dumps", "list", "--json"))
     assert len(listed) >= len(files) + len(archives) + 3
     for d in listed:

@@ -76,3 +76,28 @@ def test_nothing_exposed_exits_0(cli) -> None:
     assert (code, report["exposed"]) == (0, [])
     result = cli("match")
     assert result.code == 0 and "0 of 39 registered keys exposed" in result.stderr
+
+
+def _credential(label: str) -> str:
+    import csv
+    with open(SAMPLES / "registry" / "platform_users.csv", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["label"] == label)
+    return f"{row['api_key']}\n{row['api_secret']}\n{row['passphrase']}\n"
+
+
+def test_check_one_key_without_registering_it(cli) -> None:
+    assert cli("ingest", SAMPLES / "dumps" / "3commas_2022").code == 0
+    result = cli("check", "--stdin", "--exchange", "bybit", "--json",
+                 input=_credential("user-0006-bybit"))
+    report = json.loads(result.stdout)
+    assert result.code == 1 and report["exposed"] and report["components"] == "both"
+    (seen,) = report["dumps"]
+    assert (seen["key_role"], seen["secret_role"]) == ("secret", "key")  # swapped there
+    assert seen["locator"].endswith("part_003.csv: line 32") and report["exchange_agrees"]
+    human = cli("check", "--stdin", input=_credential("user-0006-bybit"))
+    assert "EXPOSED: the key and its secret are in 1 dump." in human.stderr
+    assert "key in the secret column, secret in the key column" in human.stderr
+    clean = cli("check", "--stdin", "--json", input=_credential("user-0002-binance"))
+    assert clean.code == 0 and json.loads(clean.stdout)["exposed"] is False
+    assert json.loads(cli("keys", "list", "--json").stdout) == []  # nothing registered
+    assert cli("check", "--stdin", "--exchange", "binanse", input="x\n").code == 3
