@@ -148,7 +148,7 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
                 raise _Already(again[0])
             dump_id = sql.begin_dump(conn, name, label, source.kind, digest, size, now)
             before = sql.last_leak_id(conn)
-            writer = sql.LeakWriter(conn, dump_id)
+            writer = sql.leak_writer(conn, dump_id)
             if size // BYTES_PER_ROW_MIN >= max(BULK_MIN_ROWS, sql.count_leaks(conn)):
                 sql.drop_leak_indexes(conn)  # built again by the first lookup
             formats: set[str] = set()
@@ -159,7 +159,7 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
                 kind = message[0]
                 if kind == "batch":  # rows go in as they came: no per-row work here
                     _, packed, counts, read = message
-                    writer.insert_columns(wire.unpack_columns(COLUMNS, packed))
+                    writer.columns(wire.unpack_columns(COLUMNS, packed))
                     per_exchange.update(counts)
                     found += packed[0]
                     done += read

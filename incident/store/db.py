@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 
 from incident.errors import InputError, SchemaTooNew, StoreBusy
@@ -155,3 +156,40 @@ class Store:
             raise
         else:
             self.conn.execute("COMMIT")
+
+
+class BulkInsert:
+    """INSERT of many rows into `table`: `columns` bound per row, and `literals` (column ->
+    an int the caller owns, such as the id of the import or dump) written into the SQL.
+    A hundred rows a statement: the same binding, a fifth fewer steps than one a row."""
+
+    ROWS = 100  # well under SQLite's 32,766 parameters at 8 a row
+
+    def __init__(self, conn: sqlite3.Connection, table: str, columns: Sequence[str],
+                 literals: dict[str, int] | None = None) -> None:
+        self.conn = conn
+        fixed = literals or {}
+        names = ", ".join([*columns, *fixed])
+        values = "(" + ", ".join(["?"] * len(columns) + [str(int(v)) for v in fixed.values()])
+        values += ")"
+        head = f"INSERT INTO {table} ({names}) VALUES "
+        self.one = head + values
+        self.many = head + ", ".join([values] * self.ROWS)
+
+    def rows(self, rows: Sequence[tuple[object, ...]]) -> None:
+        """Raises sqlite3.IntegrityError at the first clash; what the call inserted before
+        it is the caller's to roll back."""
+        whole = len(rows) - len(rows) % self.ROWS
+        for i in range(0, whole, self.ROWS):
+            self.conn.execute(self.many, tuple(chain.from_iterable(rows[i:i + self.ROWS])))
+        self.conn.executemany(self.one, rows[whole:])
+
+    def columns(self, columns: Sequence[Sequence[object]]) -> None:
+        """The same, given by column: no row tuples are kept (each statement's parameters
+        are interleaved from the columns as it is bound)."""
+        n = len(columns[0]) if columns else 0
+        whole = n - n % self.ROWS
+        for i in range(0, whole, self.ROWS):
+            self.conn.execute(self.many, tuple(chain.from_iterable(
+                zip(*[c[i:i + self.ROWS] for c in columns]))))
+        self.conn.executemany(self.one, zip(*[c[whole:] for c in columns]))

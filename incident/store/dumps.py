@@ -16,10 +16,10 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from itertools import chain
 from typing import Any
 
-ROWS_PER_STATEMENT = 100
+from incident.store.db import BulkInsert
+
 LEAK_INDEXES = ("leaks_key", "leaks_secret")
 # In the order a reading process sends them (pipeline.COLUMNS, then the position).
 _LEAK_COLUMNS = ("member_no", "key_sha256", "secret_sha256", "key_prefix", "secret_prefix",
@@ -56,26 +56,9 @@ def add_member(conn: sqlite3.Connection, dump_id: int, member_no: int, name: str
                  " VALUES (?, ?, ?, ?, ?)", (dump_id, member_no, name, fmt, unit))
 
 
-class LeakWriter:
-    """Inserts one dump's leaks; the dump id goes in as a literal."""
-
-    def __init__(self, conn: sqlite3.Connection, dump_id: int) -> None:
-        self.conn = conn
-        values = f"({int(dump_id)}, {', '.join('?' * len(_LEAK_COLUMNS))})"
-        head = f"INSERT INTO leaks (dump_id, {', '.join(_LEAK_COLUMNS)}) VALUES "
-        self._one = head + values
-        self._many = head + ", ".join([values] * ROWS_PER_STATEMENT)
-
-    def insert_columns(self, columns: Sequence[Sequence[object]]) -> None:
-        """Rows given by column: member_no, key_sha256, secret_sha256, key_prefix,
-        secret_prefix, exchange, flags, position (no row tuples are kept: each statement's
-        parameters are interleaved from the columns as it is bound)."""
-        n = len(columns[0]) if columns else 0
-        whole = n - n % ROWS_PER_STATEMENT
-        for i in range(0, whole, ROWS_PER_STATEMENT):
-            self.conn.execute(self._many, tuple(chain.from_iterable(
-                zip(*[c[i:i + ROWS_PER_STATEMENT] for c in columns]))))
-        self.conn.executemany(self._one, zip(*[c[whole:] for c in columns]))
+def leak_writer(conn: sqlite3.Connection, dump_id: int) -> BulkInsert:
+    """Inserts one dump's leaks, by column (`.columns(...)`, in _LEAK_COLUMNS order)."""
+    return BulkInsert(conn, "leaks", _LEAK_COLUMNS, {"dump_id": dump_id})
 
 
 def count_leaks(conn: sqlite3.Connection) -> int:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain
+
+from incident.store.db import BulkInsert
 
 IDENTITY = ("exchange", "label", "key_sha256", "secret_sha256", "key_hmsl", "secret_hmsl",
             "has_passphrase")
@@ -28,7 +29,6 @@ IDENTITY = ("exchange", "label", "key_sha256", "secret_sha256", "key_hmsl", "sec
 KeyRow = tuple[str, str, bytes | None, bytes | None, bytes | None, bytes | None, int | None,
                str, str | None, int | None, str]
 IMPORT_CACHE_KIB = 64 * 1024  # index inserts and rebuilds want the index in the cache
-ROWS_PER_STATEMENT = 100  # well under SQLite's 32,766 parameters at 8 per row
 
 _ID = ", ".join(IDENTITY)
 
@@ -42,21 +42,14 @@ class Importer:
         assert set(columns) <= set(IDENTITY)
         self.conn = conn
         self.columns = tuple(columns)
-        bound = self.columns + ("source_line",)
-        values = f"({', '.join('?' * len(bound))}, {int(source_id)})"
-        head = f"INSERT INTO keys ({', '.join(bound)}, source_id) VALUES "
-        self._sql = head + values
-        # One statement per ROWS_PER_STATEMENT rows: the same binding, a fifth fewer steps.
-        self._many_sql = head + ", ".join([values] * ROWS_PER_STATEMENT)
+        self._insert = BulkInsert(conn, "keys", (*self.columns, "source_line"),
+                                  {"source_id": source_id})
+        self._sql = self._insert.one
 
     def insert_many(self, rows: Sequence[tuple[object, ...]]) -> None:
         """Raises sqlite3.IntegrityError at the first clash (careful mode only); what the
         batch inserted before it is the caller's to roll back."""
-        whole = len(rows) - len(rows) % ROWS_PER_STATEMENT
-        for i in range(0, whole, ROWS_PER_STATEMENT):
-            self.conn.execute(self._many_sql,
-                              tuple(chain.from_iterable(rows[i:i + ROWS_PER_STATEMENT])))
-        self.conn.executemany(self._sql, rows[whole:])
+        self._insert.rows(rows)
 
     def insert_one(self, row: tuple[object, ...]) -> None:
         self.conn.execute(self._sql, row)
