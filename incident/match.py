@@ -30,7 +30,6 @@ from incident.store import dumps as dump_sql
 from incident.store import matches as sql
 from incident.store.db import utc_now
 
-PASSPHRASE, PASSPHRASE_UNKNOWN, SWAPPED = 1, 2, 4
 _OTHER = {"key": "secret", "secret": "key", None: None}
 
 
@@ -227,8 +226,9 @@ def _sighting(row: tuple[Any, ...], key_role: str | None, secret_role: str | Non
               found_at: str, new: bool) -> Sighting:
     (_, _, _, exchange, flags, position, member, unit, dump_id, name, source, sha256,
      ingested_at) = row
-    passphrase = None if flags & PASSPHRASE_UNKNOWN else bool(flags & PASSPHRASE)
-    if flags & SWAPPED:  # stored the right way round: report the role the dump gave it
+    passphrase = None if flags & dump_sql.PASSPHRASE_UNKNOWN else bool(
+        flags & dump_sql.PASSPHRASE)
+    if flags & dump_sql.SWAPPED:  # stored the right way round: report the role the dump gave it
         key_role, secret_role = _OTHER[key_role], _OTHER[secret_role]
     locator = f"{member}: {unit} {position}" if position is not None else member
     return Sighting(dump_id, name, source, bytes(sha256).hex(), locator, ingested_at,

@@ -14,6 +14,8 @@ whose secret fits the key shape and key the secret shape is put the right way ro
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from incident.ingest.interface import Found, Record
 from incident.ingest.shapes import (classify, classify_canonical, is_placeholder,
                                     key_exchanges, shapes_for_key_length)
 from incident.secret import canonical
+from incident.store.dumps import leak_flags
 
 UNKNOWN = "unknown"
 MIN_LOOSE = 16  # an unshaped token in a dump line must be this long to count as a key
@@ -80,12 +83,21 @@ def _plausible(value: str, shaped: bool) -> bool:
 
 
 NO_VALUE = frozenset({"", "null", "none", "nil", "n/a", "na", "\\n", "-", "undefined"})
+PASSPHRASE_EDGE = " \t'\"`"  # stripped from a passphrase cell before it is judged
 
 
 def present(value: str) -> bool:
     """Whether a passphrase cell holds a passphrase: not blank, and not a database's or
     exporter's word for nothing (`NULL`, `\\N`, `None`)."""
-    return value.strip(" \t'\"`").lower() not in NO_VALUE
+    return value.strip(PASSPHRASE_EDGE).lower() not in NO_VALUE
+
+
+def fingerprints(f: Found) -> tuple[bytes, bytes | None, int]:
+    """What the store keeps of a credential: the SHA-256 of key and secret, and its flags.
+    Its plaintext ends here."""
+    secret = None if f.secret is None else hashlib.sha256(f.secret.encode()).digest()
+    return (hashlib.sha256(f.key.encode()).digest(), secret,
+            leak_flags(f.has_passphrase, f.swapped))
 
 
 def make(key: str, secret: str | None, passphrase: bool | None, stated: str | None,
@@ -122,6 +134,7 @@ class _Draft:
     line: int = 0
 
 
+@functools.lru_cache(maxsize=4096)  # a dump names a few exchanges a million times over
 def exchange_of(text: str | None) -> str | None:
     """The ccxt id a record's own words name (`Binance`, `kukoin`, `OKX API`), or None."""
     if not text:
@@ -352,7 +365,6 @@ class TablePlan:
         self.exchange = roles.get("exchange", [None])[0]
         self.simple = self.key is not None and not prefixed and all(
             len(v) == 1 for v in roles.values())
-        self._exchanges: dict[str, str | None] = {}
 
     def found(self, cells: Sequence[str]) -> Found | None:
         """The credential of one row (cells as wide as the header)."""
@@ -360,14 +372,7 @@ class TablePlan:
             out = from_fields(list(zip(self.header, cells)), None, self.default)
             return out[0] if out else None
         assert self.key is not None
-        stated = None
-        if self.exchange is not None:
-            raw = cells[self.exchange]
-            if raw not in self._exchanges:
-                if len(self._exchanges) > 10_000:
-                    self._exchanges.clear()
-                self._exchanges[raw] = exchange_of(raw)
-            stated = self._exchanges[raw]
+        stated = None if self.exchange is None else exchange_of(cells[self.exchange])
         pp = None if self.passphrase is None else present(cells[self.passphrase])
         return make(cells[self.key], None if self.secret is None else cells[self.secret], pp,
                     stated, self.default)

@@ -11,8 +11,8 @@ Hashing and the integer prefixes go column-wide too, and the result is the wire 
 (registry/wire.py) the parent inserts from.
 
 Any row a group test cannot vouch for goes through `TablePlan.found`, the row-by-row
-path, so the two give the same answers; a block with a quote, a non-ASCII byte or a
-ragged row is read row by row as a whole, and from the first quote on the rest of the
+path, so the two give the same answers; a block with a non-ASCII byte goes that way as a
+whole, a ragged row is named as a problem, and from the first quote on the rest of the
 member is read by the csv module (a quoted field may span lines and blocks).
 """
 
@@ -31,36 +31,38 @@ from typing import Any, BinaryIO, cast
 
 from incident.errors import InputError, Place, Problems
 from incident.ingest import extract
-from incident.ingest.extract import TablePlan, exchange_of
+from incident.ingest.extract import TablePlan, exchange_of, fingerprints
 from incident.ingest.formats.delimited import MAX_LINE, Bounded
 from incident.ingest.interface import Found
+from incident.registry import wire
 from incident.ingest.shapes import BY_EXCHANGE, Shape, is_placeholder, shapes_for_key_length
 from incident.secret import canonical
+from incident.store.dumps import leak_flags
 
 BLOCK = 4 << 20
 NO_VALUE = frozenset(v.encode() for v in extract.NO_VALUE)  # as extract.present says
-PASSPHRASE, PASSPHRASE_UNKNOWN = 1, 2
+PASSPHRASE_EDGE = extract.PASSPHRASE_EDGE.encode()
 _DIGEST = methodcaller("digest")
-_GROUP_RE: dict[tuple[str, str], re.Pattern[bytes]] = {}
+_GROUP_RE: dict[str, tuple[re.Pattern[bytes], re.Pattern[bytes]]] = {}
 # (count per exchange, packed columns of the wire format, bytes read)
-Batch = tuple[Counter[str], tuple[int, list[Any]], int]
-Slow = Callable[[list[str]], Found | None]
+Batch = tuple[Counter[str], wire.Packed, int]
 
 
-def _column_re(pattern: re.Pattern[str], kind: str) -> re.Pattern[bytes]:
-    """A regex matching a whole group of values joined by newlines, each fitting."""
-    key = (pattern.pattern, kind)
-    if key not in _GROUP_RE:
-        _GROUP_RE[key] = re.compile(f"(?:(?:{pattern.pattern})\n)*".encode())
-    return _GROUP_RE[key]
+def _bytes_re(pattern: re.Pattern[str]) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+    """A shape's regex for bytes: (one value, a whole column of values joined by
+    newlines, each fitting)."""
+    if pattern.pattern not in _GROUP_RE:
+        _GROUP_RE[pattern.pattern] = (re.compile(pattern.pattern.encode()),
+                                      re.compile(f"(?:(?:{pattern.pattern})\n)*".encode()))
+    return _GROUP_RE[pattern.pattern]
 
 
 def _misfits(pattern: re.Pattern[str], values: list[bytes]) -> set[int]:
     """The indexes of the values that do not fit the shape: none, by one regex over the
     whole column (the usual case), else one C-level match a value."""
-    if _column_re(pattern, "group").fullmatch(b"\n".join(values) + b"\n"):
+    one, column = _bytes_re(pattern)
+    if column.fullmatch(b"\n".join(values) + b"\n"):
         return set()
-    one = re.compile(pattern.pattern.encode())
     return {i for i, m in enumerate(map(one.fullmatch, values)) if m is None}
 
 
@@ -119,7 +121,7 @@ class FastTable:
     """Reads the rows of one delimited member, as a TablePlan would, a block at a time."""
 
     def __init__(self, name: str, plan: TablePlan, delimiter: str, width: int,
-                 member_no: int, problems: Problems, slow: Slow) -> None:
+                 member_no: int, problems: Problems) -> None:
         assert plan.simple and plan.key is not None
         self.name = name
         self.plan = plan
@@ -127,8 +129,6 @@ class FastTable:
         self.width = width
         self.member_no = member_no
         self.problems = problems
-        self.slow = slow
-        self._stated: dict[bytes, str | None] = {}
 
     def blocks(self, raw: BinaryIO, header_line: int, start_line: int, end: int | None,
                fallback: Callable[[BinaryIO, int], Iterator[Batch]]) -> Iterator[Batch]:
@@ -253,9 +253,7 @@ class FastTable:
         """The shape every row of the group must fit, and the exchange it gives them."""
         default = self.plan.default
         if stated:
-            if group_key not in self._stated:
-                self._stated[group_key] = exchange_of(group_key.decode("ascii", "replace"))
-            name = self._stated[group_key] or default
+            name = exchange_of(group_key.decode("ascii", "replace")) or default
             if name is None:
                 return None, None
             # the stated exchange's shape: if it fits, classify finds an unswapped shape
@@ -270,7 +268,8 @@ class FastTable:
     def _slow_rows(self, table: _Table, which: Sequence[int]) -> list[tuple[int, Found]]:
         out = []
         for i in which:
-            found = self.slow([c.decode("utf-8", "surrogateescape") for c in table.row(i)])
+            found = self.plan.found([c.decode("utf-8", "surrogateescape")
+                                     for c in table.row(i)])
             if found is not None:
                 out.append((table.positions[i], found))
         return out
@@ -293,25 +292,23 @@ class FastTable:
             counts[group.exchange] += n
             positions += group.positions
             if group.passphrases is None:
-                flags += [PASSPHRASE_UNKNOWN] * n
+                flags += [leak_flags(None, False)] * n
             else:
-                flags += [0 if p.strip(b" \t'\"`").lower() in NO_VALUE else PASSPHRASE
+                flags += [leak_flags(p.strip(PASSPHRASE_EDGE).lower() not in NO_VALUE, False)
                           for p in group.passphrases]
         key_digests = list(map(_DIGEST, map(hashlib.sha256, keys)))
         secret_mask = [self.plan.secret is not None] * len(keys)
         secret_digests = list(map(_DIGEST, map(hashlib.sha256, secrets)))
         for n, f in slow:
-            key_digests.append(hashlib.sha256(f.key.encode()).digest())
-            has_secret = f.secret is not None
-            secret_mask.append(has_secret)
-            if f.secret is not None:
-                secret_digests.append(hashlib.sha256(f.secret.encode()).digest())
+            key, secret, flag = fingerprints(f)
+            key_digests.append(key)
+            secret_mask.append(secret is not None)
+            if secret is not None:
+                secret_digests.append(secret)
             names.append(f.exchange)
             counts[f.exchange] += 1
             positions.append(n)
-            flags.append((PASSPHRASE if f.has_passphrase else 0)
-                         | (PASSPHRASE_UNKNOWN if f.has_passphrase is None else 0)
-                         | (4 if f.swapped else 0))
+            flags.append(flag)
         count = len(key_digests)
         key_bytes = b"".join(key_digests)
         secret_bytes = b"".join(secret_digests)
@@ -320,14 +317,15 @@ class FastTable:
         if not all(secret_mask):  # a prefix for every row; 0 where there is no secret
             it = iter(array("q", secret_prefix))
             secret_prefix = array("q", [next(it) if m else 0 for m in secret_mask]).tobytes()
-        packed = (count, [array("q", [self.member_no] * count).tobytes(),
-                          (bytes([1] * count), key_bytes),
-                          (bytes(secret_mask), secret_bytes),
-                          key_prefix,
-                          (bytes(secret_mask), secret_prefix),
-                          "\x00".join(names),
-                          array("q", flags).tobytes(),
-                          array("q", positions).tobytes()])
+        packed: wire.Packed = (count, [
+            wire.ints([self.member_no] * count),
+            wire.digests(bytes([1] * count), key_bytes),
+            wire.digests(bytes(secret_mask), secret_bytes),
+            key_prefix,
+            wire.optints(bytes(secret_mask), secret_prefix),
+            wire.strs(names),
+            wire.ints(flags),
+            wire.ints(positions)])
         return counts, packed, read
 
 

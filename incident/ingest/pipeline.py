@@ -23,8 +23,8 @@ from incident.errors import IncidentError, InputError, Place, Problems
 from incident.exchanges.names import resolve
 from incident.ingest import archives
 from incident.ingest.decode import bom_encoding
-from incident.ingest.extract import TablePlan, extract
-from incident.ingest.fastpath import FastTable
+from incident.ingest.extract import TablePlan, extract, fingerprints
+from incident.ingest.fastpath import Batch, FastTable
 from incident.ingest.formats import detect
 from incident.ingest.formats.delimited import Delimited
 from incident.ingest.interface import Found, Member, SourceOptions, SourceState
@@ -43,7 +43,6 @@ SPLIT_MIN_BYTES = 8 << 20
 READERS = 2
 COLUMNS = ("member", "key_sha256", "secret_sha256", "key_prefix", "secret_prefix",
            "exchange_name", "flags")
-PASSPHRASE, PASSPHRASE_UNKNOWN, SWAPPED = 1, 2, 4
 Progress = Callable[[int, int], None]  # (bytes read, credentials found)
 
 
@@ -321,24 +320,15 @@ def _read_member(send: Send, member: Member, index: int, default: str | None, st
             send(("problems", member.name, problems.as_tuples(), problems.total))
 
 
-Batch = tuple[Counter[str], wire.Packed, int]  # count per exchange, packed rows, bytes read
-
-
 def _packed(rows: list[tuple[Any, ...]], read: int) -> Batch:
     return Counter(r[5] for r in rows), wire.pack(COLUMNS, rows), read
 
 
 def _row(index: int, f: Found, position: int) -> tuple[Any, ...]:
-    """A credential as the store keeps it (COLUMNS, then the position): its plaintext
-    ends here."""
-    k = hashlib.sha256(f.key.encode()).digest()
-    s = hashlib.sha256(f.secret.encode()).digest() if f.secret is not None else None
-    flags = ((PASSPHRASE if f.has_passphrase else 0)
-             | (PASSPHRASE_UNKNOWN if f.has_passphrase is None else 0)
-             | (SWAPPED if f.swapped else 0))
-    return (index, k, s, int.from_bytes(k[:8], "big", signed=True),
-            None if s is None else int.from_bytes(s[:8], "big", signed=True),
-            f.exchange, flags, position)
+    """A credential as the store keeps it (COLUMNS, then the position)."""
+    k, s, flags = fingerprints(f)
+    return (index, k, s, sql.prefix(k), None if s is None else sql.prefix(s), f.exchange,
+            flags, position)
 
 
 def _batches(member: Member, index: int, fmt: Any, problems: Problems, default: str | None,
@@ -389,10 +379,8 @@ def _table_batches(member: Member, index: int, fmt: Delimited, problems: Problem
             yield from by_rows(raw, first_line, end)
             yield Counter(), (0, []), member.size or 0
             return
-        table = FastTable(member.name, plan, delimiter, len(cells), index, problems,
-                          plan.found)
-        yield from table.blocks(raw, header_line, first_line, end,
-                                by_rows)
+        table = FastTable(member.name, plan, delimiter, len(cells), index, problems)
+        yield from table.blocks(raw, header_line, first_line, end, by_rows)
 
 
 def _result(store: Store, dump_id: int, already: bool = False,

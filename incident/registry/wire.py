@@ -22,6 +22,29 @@ Buffer = str | bytes | tuple[bytes, bytes]
 Packed = tuple[int, list[Buffer]]
 
 
+# One buffer of a column, by kind. A writer that has its column already joined (the
+# ingest fast path) builds the buffers with these directly.
+
+
+def strs(values: Sequence[str]) -> Buffer:
+    return _SEP.join(values)
+
+
+def digests(mask: bytes, joined: bytes) -> Buffer:
+    """Digests: a presence byte per row, and the present ones concatenated."""
+    return mask, joined
+
+
+def ints(values: Sequence[int]) -> Buffer:
+    return array("q", values).tobytes()
+
+
+def optints(mask: bytes, words: bytes) -> Buffer:
+    """Integers that may be missing: a presence byte per row, and an int64 per row (any
+    value where missing)."""
+    return mask, words
+
+
 def pack(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> Packed:
     """Rows of `columns` (then the line) as one buffer per column."""
     cols: list[tuple[Any, ...]] = list(zip(*rows)) if rows else [()] * (len(columns) + 1)
@@ -29,17 +52,17 @@ def pack(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> Packed:
     for name, values in zip([*columns, "line"], cols):
         kind = _KINDS[name]
         if kind == "str":
-            out.append(_SEP.join(values))
+            out.append(strs(values))
         elif kind == "digest":
-            out.append((bytes(v is not None for v in values),
-                        b"".join(v for v in values if v is not None)))
+            out.append(digests(bytes(v is not None for v in values),
+                               b"".join(v for v in values if v is not None)))
         elif kind == "flag":
             out.append(bytes(2 if v is None else int(bool(v)) for v in values))
         elif kind == "optint":
-            out.append((bytes(v is not None for v in values),
-                        array("q", [0 if v is None else v for v in values]).tobytes()))
+            out.append(optints(bytes(v is not None for v in values),
+                               ints([0 if v is None else v for v in values])))  # type: ignore[arg-type]
         else:
-            out.append(array("q", values).tobytes())
+            out.append(ints(values))
     return len(rows), out
 
 

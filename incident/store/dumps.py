@@ -25,8 +25,16 @@ LEAK_INDEXES = ("leaks_key", "leaks_secret")
 _LEAK_COLUMNS = ("member_no", "key_sha256", "secret_sha256", "key_prefix", "secret_prefix",
                  "exchange", "flags", "position")
 MAX_REJECTS_KEPT = 1000
+# leaks.flags (see migration 2)
+PASSPHRASE, PASSPHRASE_UNKNOWN, SWAPPED = 1, 2, 4
 DUMP_COLUMNS = ("id", "name", "source", "kind", "sha256", "size", "formats", "credentials",
                 "per_exchange", "rejected", "ingested_at")
+
+
+def leak_flags(has_passphrase: bool | None, swapped: bool) -> int:
+    return ((PASSPHRASE if has_passphrase else 0)
+            | (PASSPHRASE_UNKNOWN if has_passphrase is None else 0)
+            | (SWAPPED if swapped else 0))
 
 
 def prefix(digest: bytes) -> int:
