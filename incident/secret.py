@@ -17,6 +17,9 @@ MASK = "Secret('********')"
 
 # Quote characters that dumps and config files wrap values in.
 QUOTES = "'\"`"
+# What canonical() strips from the ends of an ASCII value: a value of plain ASCII that
+# starts and ends with none of these is canonical already (a hot loop's shortcut).
+EDGE = frozenset(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" + QUOTES)
 
 
 def canonical(value: str) -> str:

@@ -26,7 +26,7 @@ from incident.ingest.decode import decode_line
 from incident.ingest.interface import Found, Record
 from incident.ingest.shapes import (classify, classify_canonical, is_placeholder,
                                     key_exchanges, shapes_for_key_length)
-from incident.secret import canonical
+from incident.secret import EDGE, canonical
 from incident.store.dumps import leak_flags
 
 UNKNOWN = "unknown"
@@ -34,18 +34,22 @@ MIN_LOOSE = 16  # an unshaped token in a dump line must be this long to count as
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:\\n|\s)+[A-Za-z0-9+/=\s\\n]+?"
                   r"-----END [A-Z ]*PRIVATE KEY-----")
 _CCXT = re.compile(r"ccxt(?:\.pro|\.async_support)?\.([a-z][a-z0-9]+)\s*\(")
-# name (sep) value: `apiKey: 'v'`, `API_SECRET="v"`, `"key": "v"`, `Secret Key - v`
-_ASSIGN = re.compile(
-    r"""(?P<name>[A-Za-z_][A-Za-z0-9_.\- ]{0,40}?)["'`]?\s*(?:=>|:=|=|:|-)\s*"""
-    r"""(?P<q>["'`]?)(?P<value>[^\s"'`,;(){}\[\]<>]{6,})(?P=q)""")
+
+
+def _assignment(value: str, after: str = "") -> re.Pattern[str]:
+    """name (sep) value: `apiKey: 'v'`, `API_SECRET="v"`, `"key": "v"`, `Secret Key - v`,
+    with `value` the pattern of the value's characters and their count."""
+    return re.compile(r"""(?P<name>[A-Za-z_][A-Za-z0-9_.\- ]{0,40}?)["'`]?\s*(?:=>|:=|=|:|-)\s*"""
+                      rf"""(?P<q>["'`]?)(?P<value>{value})(?P=q){after}""")
+
+
+_VALUE = r"""[^\s"'`,;(){}\[\]<>]"""
+_ASSIGN = _assignment(_VALUE + "{6,}")
 # A passphrase may be short (keys and secrets never are): `OKX_PASSPHRASE=abc`.
-_SHORT = re.compile(
-    r"""(?P<name>[A-Za-z_][A-Za-z0-9_.\- ]{0,40}?)["'`]?\s*(?:=>|:=|=|:|-)\s*"""
-    r"""(?P<q>["'`]?)(?P<value>[^\s"'`,;(){}\[\]<>]{1,5})(?P=q)(?![^\s"'`,;(){}\[\]<>])""")
+_SHORT = _assignment(_VALUE + "{1,5}", rf"(?!{_VALUE})")
 _SPLIT = re.compile(r"[\s|,;:]+")
 
 
-_EDGE = frozenset(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f'\"`")
 _REPEAT = re.compile(r"(.{1,32}?)\1+")
 _TEMPLATE_CHARS = re.compile(r"[<>{}\[\]$%]|\.\.\.|\*\*\*|(?i:your|change.?me|example)")
 
@@ -61,7 +65,7 @@ def fix_text(value: str) -> str:
 
 def _canon(value: str) -> str:
     """canonical(), with the common case (plain ASCII, nothing to strip) answered at once."""
-    if value and value.isascii() and value[0] not in _EDGE and value[-1] not in _EDGE:
+    if value and value.isascii() and value[0] not in EDGE and value[-1] not in EDGE:
         return value
     if not value.isascii() and _SURROGATE.search(value):  # bytes that were not UTF-8
         value = fix_text(value)

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 from incident.errors import InputError, Place, Problems, UsageError
 from incident.exchanges.names import lookup, resolve
 from incident.fingerprint import hmsl, parse_hex
-from incident.secret import QUOTES, canonical
+from incident.secret import EDGE, canonical
 from incident.streams import batched
 
 # Rows of the fingerprint layouts: the values of Layout.columns, then the line.
@@ -40,8 +40,6 @@ Hasher = Callable[[bytes], Any]  # hashlib.sha256 and its kind
 MAX_LABEL = 200
 MAX_LINE = 1024 * 1024  # a key file's line is ~200 bytes; a longer one is garbage
 CHUNK = 2_000
-# A value that is ASCII and starts and ends with none of these is already canonical.
-_EDGE = frozenset(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" + QUOTES)
 _MAPPING_LINE = re.compile(r"[0-9a-f]{64}(:.*)?")
 _BOOL = {"": None, "1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
@@ -354,7 +352,7 @@ class KeyFileReader:
         col = {c: i for i, c in enumerate(self.header)}
         ie, il, ik = col.get("exchange"), col["label"], col["api_key"]
         isec, ipp = col.get("api_secret"), col.get("passphrase")
-        problems, edge = self.problems, _EDGE
+        problems, edge = self.problems, EDGE
         cache: dict[str, str] = {}
         width, delimiter, split = len(self.header), self.delimiter, self._split
         line = self._data_line0
