@@ -30,7 +30,7 @@ from incident.ingest.formats.delimited import Delimited
 from incident.ingest.interface import Found, Member, SourceOptions, SourceState
 from incident.ingest.sources import shown, source_for
 from incident.registry import wire
-from incident.registry.readers import lines_before
+from incident.registry.readers import lines_before, quote_free_cuts
 from incident.store import Store
 from incident.store import dumps as sql
 from incident.store.db import utc_now
@@ -236,22 +236,7 @@ def _split(tops: list[Member]) -> list[tuple[int, int | None]]:
     with member.open() as raw:
         for _ in range(header_line):
             raw.readline()
-        header_end = raw.tell()
-        raw.seek(0)
-        while chunk := raw.read(1 << 20):
-            if b'"' in chunk:
-                return whole
-        size = member.size or 0
-        cuts = [0]
-        for i in range(1, READERS):
-            raw.seek(max(size * i // READERS, header_end))
-            raw.readline()
-            cut = raw.tell()
-            if cut <= cuts[-1] or cut >= size:
-                break
-            cuts.append(cut)
-        cuts.append(size)
-    return list(zip(cuts, cuts[1:]))
+        return quote_free_cuts(raw, member.size or 0, raw.tell(), READERS) or whole
 
 
 class StrictProblems(Problems):

@@ -125,24 +125,33 @@ def split_ranges(raw: BinaryIO, parts: int, min_size: int) -> list[tuple[int, in
         if _MAPPING_LINE.fullmatch(first.removeprefix(codecs.BOM_UTF8).strip().decode(
                 "utf-8", "replace")):
             return whole  # mapping files are small: never split
-        raw.seek(0)
-        while chunk := raw.read(1 << 20):
-            if b'"' in chunk:
-                return whole
-        cuts = [0]
-        for i in range(1, parts):
-            raw.seek(max(size * i // parts, header_end - 1))  # never before the header ends
-            rest = raw.readline(MAX_LINE + 1)  # to the end of the line the cut falls in
-            cut = raw.tell()
-            if not rest.endswith(b"\n") or cut <= max(cuts[-1], header_end - 1) or cut >= size:
-                break
-            cuts.append(cut)
-        cuts.append(size)
+        return quote_free_cuts(raw, size, header_end, parts) or whole
     except (OSError, ValueError):  # not a regular file, or one that cannot be read so
         return whole
     finally:
         if raw.seekable():
             raw.seek(0)
+
+
+def quote_free_cuts(raw: BinaryIO, size: int, header_end: int, parts: int
+                    ) -> list[tuple[int, int | None]] | None:
+    """Byte ranges [start, end) of a delimited file of `size` bytes whose header ends at
+    byte `header_end`, each ending at a newline after the header; None when a quote
+    character stands anywhere in it (a quoted field may span lines, so a newline need not
+    end a record). Reads in bounded chunks."""
+    raw.seek(0)
+    while chunk := raw.read(1 << 20):
+        if b'"' in chunk:
+            return None
+    cuts = [0]
+    for i in range(1, parts):
+        raw.seek(max(size * i // parts, header_end - 1))  # never before the header ends
+        rest = raw.readline(MAX_LINE + 1)  # to the end of the line the cut falls in
+        cut = raw.tell()
+        if not rest.endswith(b"\n") or cut <= max(cuts[-1], header_end - 1) or cut >= size:
+            break
+        cuts.append(cut)
+    cuts.append(size)
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
