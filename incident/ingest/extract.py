@@ -167,10 +167,8 @@ def from_fields(fields: Sequence[tuple[str, str]], stated: str | None = None,
     for name, value in fields:
         role = names.role_of(name)
         prefix = ""
-        if role is None:
-            pr = names.prefixed_role(name)
-            if pr is not None and lookup(pr[0]) is not None:
-                prefix, role = pr
+        if role is None and (prefixed := names.exchange_role(name)) is not None:
+            prefix, role = prefixed
         if role is None:
             if value and len(value) >= 8:
                 unnamed.append(value)
@@ -178,7 +176,7 @@ def from_fields(fields: Sequence[tuple[str, str]], stated: str | None = None,
         if role == "exchange":
             exchange_field = exchange_field or value
             continue
-        d = groups.setdefault(prefix, _Draft(exchange=lookup(prefix) if prefix else None))
+        d = groups.setdefault(prefix, _Draft(exchange=prefix or None))
         if role == "key" and d.key is None and value.strip():
             d.key = value
         elif role == "secret" and d.secret is None and value.strip():
@@ -322,9 +320,9 @@ def _role_in(name: str) -> tuple[str | None, str | None]:
         if role is not None:
             ex = exchange_of(" ".join(words[:start])) if start else None
             return role, ex
-        pr = names.prefixed_role(part)
-        if pr is not None and (ex := lookup(pr[0])) is not None:
-            return pr[1], ex
+        prefixed = names.exchange_role(part)
+        if prefixed is not None:
+            return prefixed[1], prefixed[0]
     return None, None
 
 
@@ -370,12 +368,17 @@ class TablePlan:
         self.simple = self.key is not None and not prefixed and all(
             len(v) == 1 for v in roles.values())
 
-    def found(self, cells: Sequence[str]) -> Found | None:
-        """The credential of one row (cells as wide as the header)."""
+    def found_all(self, cells: Sequence[str]) -> list[Found]:
+        """Every credential of one row (cells as wide as the header): a header that is not
+        simple may name several."""
         if not self.simple:
-            out = from_fields(list(zip(self.header, cells)), None, self.default)
-            return out[0] if out else None
-        assert self.key is not None
+            return from_fields(list(zip(self.header, cells)), None, self.default)
+        one = self.found(cells)
+        return [] if one is None else [one]
+
+    def found(self, cells: Sequence[str]) -> Found | None:
+        """The credential of one row of a simple header (cells as wide as the header)."""
+        assert self.simple and self.key is not None
         stated = None if self.exchange is None else exchange_of(cells[self.exchange])
         pp = None if self.passphrase is None else present(cells[self.passphrase])
         return make(cells[self.key], None if self.secret is None else cells[self.secret], pp,

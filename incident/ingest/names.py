@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from incident.exchanges.names import lookup
+
 ROLES = ("key", "secret", "passphrase", "exchange")
 
 _SPELLINGS: dict[str, tuple[str, ...]] = {
@@ -51,8 +53,18 @@ def prefixed_role(name: str) -> tuple[str, str] | None:
     return None
 
 
+def exchange_role(name: str) -> tuple[str, str] | None:
+    """(ccxt id, role) of a name whose prefix is an exchange: BINANCE_API_KEY, okx.secret."""
+    found = prefixed_role(name)
+    if found is None:
+        return None
+    exchange = lookup(found[0])
+    return None if exchange is None else (exchange, found[1])
+
+
 def header_score(names: list[str]) -> int:
     """How much a row looks like a header: the number of distinct key/secret roles its
-    cells name (0, 1 or 2), counting a passphrase or exchange name as half a point."""
-    roles = {role_of(n) for n in names}
+    cells name (0, 1 or 2), counting a passphrase or exchange name as half a point. A
+    name with an exchange prefix (BINANCE_API_KEY) counts for its role."""
+    roles = {role_of(n) or (exchange_role(n) or (None, None))[1] for n in names}
     return 2 * len(roles & {"key", "secret"}) + len(roles & {"passphrase", "exchange"})

@@ -351,12 +351,10 @@ def _table_batches(member: Member, index: int, fmt: Delimited, problems: Problem
             rows: list[tuple[Any, ...]] = []
             for n, values in fmt.rows(member, problems, stream, header_line, delimiter,
                                       len(cells), line, stop):
-                f = plan.found(values)
-                if f is not None:
-                    rows.append(_row(index, f, n))
-                    if len(rows) >= BATCH:
-                        yield _packed(rows, 0)
-                        rows = []
+                rows += (_row(index, f, n) for f in plan.found_all(values))
+                if len(rows) >= BATCH:
+                    yield _packed(rows, 0)
+                    rows = []
             yield _packed(rows, 0)
 
         bom = bom_encoding(raw.peek(4)[:4] if hasattr(raw, "peek") else b"")

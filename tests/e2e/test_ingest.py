@@ -237,3 +237,12 @@ def test_a_line_over_a_mebibyte_is_refused_by_place(cli, tmp_path: Path) -> None
         code, out, _ = ingest(cli, path)
         assert code == 3
         assert out["failures"][0]["error"] == f"{path}: a line longer than 1 MiB: not a text dump"
+
+
+def test_a_row_naming_two_credentials_gives_both(cli, tmp_path: Path) -> None:
+    """A header like a bot's settings export: one user's keys for two exchanges a row."""
+    path = tmp_path / "settings.csv"
+    path.write_text("user,BINANCE_API_KEY,BINANCE_API_SECRET,BYBIT_API_KEY,BYBIT_API_SECRET\n"
+                    + "".join(f"{i},{key()},{key()},{key(18)},{key(36)}\n" for i in range(3)))
+    code, out, _ = ingest(cli, path)
+    assert (code, out["dumps"][0]["per_exchange"]) == (0, {"binance": 3, "bybit": 3})
