@@ -9,7 +9,6 @@ UTF-16/32 marks binary data, which is refused rather than scanned as text.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
 
 from incident.errors import InputError, Place
 
@@ -63,15 +62,9 @@ def decode(data: bytes, name: str) -> tuple[str, str]:
         return data.decode("cp1252", errors="incident-latin1"), "cp1252"
 
 
-def decode_line(data: bytes) -> tuple[str, bool]:
-    """One line of a streamed UTF-8 member: (text, True if it needed the cp1252 fallback)."""
+def decode_line(data: bytes) -> str:
+    """One line of a streamed UTF-8 member, with the cp1252 fallback."""
     try:
-        return data.decode("utf-8"), False
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="incident-latin1"), True
-
-
-def lines(data: bytes, name: str) -> Iterator[tuple[int, str]]:
-    """(line number, line) of a whole member's text, numbered from 1."""
-    text, _ = decode(data, name)
-    return enumerate(text.splitlines(), 1)
+        return data.decode("cp1252", errors="incident-latin1")

@@ -60,7 +60,7 @@ _SURROGATE = re.compile("[\udc80-\udcff]")
 def fix_text(value: str) -> str:
     """A value read with surrogate escapes: the bytes that were not UTF-8 decoded as cp1252
     (latin-1 where cp1252 has no character), as the rest of the ingester does."""
-    return decode_line(value.encode("utf-8", errors="surrogateescape"))[0]
+    return decode_line(value.encode("utf-8", errors="surrogateescape"))
 
 
 def _canon(value: str) -> str:

@@ -4,7 +4,7 @@ the sightings that matched, with their dump and place; and the matches each run 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 # A matched sighting: leak id, key and secret fingerprints, exchange, flags, position,

@@ -56,7 +56,7 @@ def stream_lines(raw: BinaryIO, name: str, start_line: int = 1, end: int | None 
             raise InputError("a line longer than 1 MiB: not a text dump", Place(name, n))
         if n == 1 and data.startswith(codecs.BOM_UTF8):
             data = data[3:]
-        yield n, decode_line(data)[0]
+        yield n, decode_line(data)
 
 
 def _first_lines(member: Member) -> list[str]:
@@ -65,7 +65,7 @@ def _first_lines(member: Member) -> list[str]:
     if encoding in ("utf-16", "utf-32"):
         text = head.decode(encoding, errors="ignore")
     else:
-        text = decode_line(head.removeprefix(codecs.BOM_UTF8))[0]
+        text = decode_line(head.removeprefix(codecs.BOM_UTF8))
     # Split as the stream is read (at \n only): str.splitlines would also break at \f, \v
     # or \u2028 and put the header on the wrong line.
     lines = [line.rstrip("\r") for line in text.split("\n")]

@@ -20,7 +20,7 @@ import yaml
 
 from incident.errors import InputError, Place, Problems
 from incident.exchanges.names import lookup
-from incident.ingest.decode import bom_encoding, decode, decode_line
+from incident.ingest.decode import bom_encoding, decode
 from incident.ingest.formats import delimited
 from incident.ingest.interface import HEAD, Format, Member, Record
 from incident.ingest.names import fold, header_score, role_of

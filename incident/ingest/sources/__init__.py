@@ -31,7 +31,3 @@ def shown(spec: str) -> str:
     if UrlSource.handles(spec):
         return url_shown(spec)
     return spec
-
-
-def kind_of(spec: str) -> str:
-    return next(cls.kind for cls in SOURCES.values() if cls.handles(spec))
