@@ -13,6 +13,18 @@ SIGHTING = ("l.id, l.key_sha256, l.secret_sha256, l.exchange, l.flags, l.positio
             " m.unit, d.id, d.name, d.source, d.sha256, d.ingested_at")
 
 
+def _where_in(conn: sqlite3.Connection, select: str, column: str, ids: Sequence[int]
+              ) -> list[Any]:
+    """The rows of `select ... WHERE column IN (ids)`, asked 500 ids at a time (SQLite
+    caps the parameters a statement may bind)."""
+    out: list[Any] = []
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        out += conn.execute(f"{select} WHERE {column} IN ({', '.join('?' * len(chunk))})",
+                            chunk).fetchall()
+    return out
+
+
 def registry_prefixes(conn: sqlite3.Connection) -> list[tuple[int, bytes, bytes, int, int]]:
     """(id, first 8 bytes of key_sha256, of secret_sha256, has key_sha256, has secret_sha256)
     of every registered key; 8 zero bytes where a fingerprint is missing."""
@@ -25,12 +37,8 @@ def registry_prefixes(conn: sqlite3.Connection) -> list[tuple[int, bytes, bytes,
 def registered(conn: sqlite3.Connection, key_ids: Sequence[int]
                ) -> list[tuple[int, str, str, bytes | None, bytes | None]]:
     """(id, label, exchange, key_sha256, secret_sha256) of these keys."""
-    out: list[tuple[int, str, str, bytes | None, bytes | None]] = []
-    for i in range(0, len(key_ids), 500):
-        chunk = key_ids[i:i + 500]
-        out += conn.execute("SELECT id, label, exchange, key_sha256, secret_sha256 FROM keys"
-                            f" WHERE id IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
-    return out
+    return _where_in(conn, "SELECT id, label, exchange, key_sha256, secret_sha256 FROM keys",
+                     "id", key_ids)
 
 
 def labels(conn: sqlite3.Connection) -> list[tuple[int, str, int]]:
@@ -53,14 +61,9 @@ def leak_prefixes(conn: sqlite3.Connection, dump_id: int | None) -> sqlite3.Curs
 
 
 def sightings(conn: sqlite3.Connection, leak_ids: Sequence[int]) -> list[tuple[Any, ...]]:
-    out: list[tuple[Any, ...]] = []
-    for i in range(0, len(leak_ids), 500):
-        chunk = leak_ids[i:i + 500]
-        out += conn.execute(
-            f"SELECT {SIGHTING} FROM leaks l JOIN dumps d ON d.id = l.dump_id"
-            " JOIN dump_members m ON m.dump_id = l.dump_id AND m.member_no = l.member_no"
-            f" WHERE l.id IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
-    return out
+    return _where_in(conn, f"SELECT {SIGHTING} FROM leaks l JOIN dumps d ON d.id = l.dump_id"
+                     " JOIN dump_members m ON m.dump_id = l.dump_id AND"
+                     " m.member_no = l.member_no", "l.id", leak_ids)
 
 
 def by_prefixes(conn: sqlite3.Connection, prefixes: Sequence[int]) -> list[tuple[Any, ...]]:
@@ -81,13 +84,8 @@ def count_sightings(conn: sqlite3.Connection) -> tuple[int, int]:
 
 def known(conn: sqlite3.Connection, key_ids: Sequence[int]) -> dict[tuple[int, int], str]:
     """(key id, leak id) -> when it was first found, of the stored matches of these keys."""
-    out: dict[tuple[int, int], str] = {}
-    for i in range(0, len(key_ids), 500):
-        chunk = key_ids[i:i + 500]
-        out.update(((k, l), t) for k, l, t in conn.execute(
-            "SELECT key_id, leak_id, found_at FROM matches WHERE key_id IN"
-            f" ({', '.join('?' * len(chunk))})", chunk))
-    return out
+    rows = _where_in(conn, "SELECT key_id, leak_id, found_at FROM matches", "key_id", key_ids)
+    return {(k, l): t for k, l, t in rows}
 
 
 def last_run(conn: sqlite3.Connection) -> str | None:
