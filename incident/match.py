@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
-import numpy as np
-
 from incident.errors import InputError
 from incident.exchanges.names import resolve
 from incident.fingerprint import sha256
@@ -185,6 +183,7 @@ def check_credential(store: Store, key: Secret, secret: Secret | None,
 def _among(values: Any, pool: Any) -> Any:
     """values[i] in pool, for each i: a binary search in the sorted pool (numpy's isin
     hashes both sides, several times slower at a million)."""
+    import numpy as np  # here, not at the top: it costs every command 0.1 s to import
     if not len(pool):
         return np.zeros(len(values), dtype=bool)
     pool = np.sort(pool)
@@ -194,6 +193,7 @@ def _among(values: Any, pool: Any) -> Any:
 
 def _prefixes(blobs: Any) -> Any:
     """8-byte big-endian prefixes (as the store keeps them) as one int64 array."""
+    import numpy as np
     return np.frombuffer(b"".join(blobs), dtype=">i8").astype(np.int64)
 
 
@@ -203,6 +203,7 @@ def _candidates(store: Store, dump_id: int | None
     """The registered keys and the sightings whose fingerprints share an 8-byte prefix:
     every prefix of both sides in arrays, one vectorised set test each way, and only the
     few candidates read whole (to be compared on all 32 bytes)."""
+    import numpy as np
     reg = sql.registry_prefixes(store.conn)
     cursor = sql.leak_prefixes(store.conn, dump_id)
     corpus = np.fromiter(chain.from_iterable(cursor), dtype=np.int64).reshape(-1, 4)

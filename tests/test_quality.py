@@ -50,3 +50,13 @@ def test_mypy_strict() -> None:
     proc = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_cli_starts_without_its_heavy_libraries() -> None:
+    """numpy, bs4, openpyxl and tweepy load when a command needs them, not at start-up:
+    each costs every command (and the ingest benchmark) a tenth of a second."""
+    code = ("import sys, incident.cli; "
+            "print(sorted({'numpy', 'bs4', 'openpyxl', 'tweepy', 'pandas'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
