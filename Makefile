@@ -6,20 +6,34 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# ggshield (a test peer of the exposure service) cannot share .venv with ccxt's pins: it
+# gets its own, as a user's pipx would give it.
+GG_VENV  := .venv-ggshield
+GG_STAMP := $(GG_VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
+$(GG_STAMP): tests/ggshield-requirements.txt
+	$(PYTHON) -m venv $(GG_VENV)
+	$(GG_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-r tests/ggshield-requirements.txt
+	touch $@
+
 install: $(STAMP)
+
+# Debian's chromium, for the exposure page's browser test (Playwright drives it).
+browser:
+	@scripts/install-chromium
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-test: $(STAMP)
+test: $(STAMP) $(GG_STAMP) browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -28,4 +42,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/match.py
 
 clean:
-	rm -rf $(VENV) demo-output benchmarks/out
+	rm -rf $(VENV) $(GG_VENV) demo-output benchmarks/out

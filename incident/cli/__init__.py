@@ -13,6 +13,7 @@ import typer
 
 from incident import __version__
 from incident.cli import dumps, keys
+from incident.cli.exposure import publish_command, serve_command
 from incident.cli.ingest import ingest_command
 from incident.cli.match import check_command, match_command
 from incident.cli.output import Context, err_console
@@ -41,6 +42,8 @@ app.command("ingest")(ingest_command)
 app.add_typer(dumps.app, name="dumps")
 app.command("match")(match_command)
 app.command("check")(check_command)
+app.command("serve")(serve_command)
+app.command("publish")(publish_command)
 
 
 def _version(value: bool) -> None:

@@ -32,12 +32,15 @@ def ingest_command(
                                  "expanded archive member, in MiB."),
     timeout: float = typer.Option(30.0, "--timeout", min=1.0, help="Network timeout in "
                                   "seconds."),
+    hmsl: bool = typer.Option(False, "--hmsl", help="Also keep HasMySecretLeaked "
+                              "fingerprints, for `incident serve` to answer ggshield (scrypt: "
+                              "about 400 values a second on two cores)."),
     json_out: bool = typer.Option(False, "--json", help="Machine output (JSON) on stdout."),
 ) -> int:
     """Ingest leak dumps: find every credential, keep only fingerprints (one dump per
     SOURCE, each whole or not at all). Exit 3 if a source could not be read, 4 if a server
     failed; the other sources are ingested all the same."""
-    options = IngestOptions(name=name, exchange=exchange, strict=strict, sources=SourceOptions(
+    options = IngestOptions(name=name, exchange=exchange, strict=strict, hmsl=hmsl, sources=SourceOptions(
         max_bytes=max_size << 20, timeout=timeout, wait=wait,
         twitter_token=os.environ.get("INCIDENT_TWITTER_BEARER_TOKEN") or None))
     total = sum(os.path.getsize(s) for s in sources if os.path.isfile(s))
@@ -54,6 +57,10 @@ def ingest_command(
         say(f"{n.source}: {n.reason}")
     for d in dumps:
         _report(d, quiet=json_out)
+        if hmsl and d.already and not d.hmsl:
+            say(f"  dump {d.id} has no hmsl fingerprints (it was ingested without --hmsl), and "
+                "they cannot be made without the plaintext: 'incident dumps remove "
+                f"{d.id}', then ingest it again with --hmsl")
     for f in failures:
         say(f"error: {f.error}")
         if ctx_of(ctx).debug and f.error.exit_code == ExitCode.UNEXPECTED:

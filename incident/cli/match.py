@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -11,6 +13,9 @@ from incident.cli.output import emit_json, err_console, open_store, say
 from incident.errors import ExitCode
 from incident.exchanges.names import resolve
 from incident.match import MatchReport, check_credential, run_match
+
+if TYPE_CHECKING:
+    from incident.exposure.client import RemoteCheck
 
 
 def match_command(
@@ -58,20 +63,63 @@ def _print(report: MatchReport) -> None:
                       markup=False, highlight=False)
 
 
+def _print_remote(remote: RemoteCheck) -> None:
+    say(f"asked {remote.server} (sent: a 5-hex prefix of each fingerprint)")
+    if not remote.components:
+        say("not found: the service knows no leak of this key or secret (it knows only the "
+            "dumps it was given)")
+        return
+    what = {"both": "the key and its secret are", "key": "the key is",
+            "secret": "the secret is"}[remote.components]
+    say(f"EXPOSED: {what} in a leak. Revoke the key on the exchange now, then check the "
+        "account for trades and withdrawals you did not make.")
+    for name, document in (("key", remote.key), ("secret", remote.secret)):
+        if not document:
+            continue
+        roles = " and ".join(f"the {r} column" for r in document.get("roles", [])) or "?"
+        exchanges = ", ".join(document.get("exchanges", [])) or "unstated"
+        say(f"  your {name}: seen {document.get('c', '?')} time(s), in {roles}; exchange "
+            f"{exchanges}")
+        for d in document.get("dumps", []):
+            say(f"    {d.get('name')} (first seen {str(d.get('first_seen'))[:10]}, sha256 "
+                f"{str(d.get('sha256'))[:16]})")
+        if document.get("more_dumps"):
+            say(f"    and {document['more_dumps']} more dump(s)")
+        if document.get("l"):
+            say(f"    first published at {document['l'].get('u')}")
+
+
 def check_command(
     ctx: typer.Context,
     exchange: str | None = typer.Option(None, "--exchange",
                                         help="The key's exchange, to compare with the dumps'."),
     stdin: bool = typer.Option(False, "--stdin", help="Read key, secret (and passphrase, "
                                "ignored) from standard input, one per line."),
+    server: str | None = typer.Option(None, "--server", metavar="URL", help="Ask this "
+                                      "exposure service (incident serve, or a published "
+                                      "export) instead of the local dumps: only a 5-hex "
+                                      "prefix of each fingerprint is sent."),
+    timeout: float = typer.Option(30.0, "--timeout", min=1.0, help="Network timeout in "
+                                  "seconds (with --server)."),
     json_out: bool = typer.Option(False, "--json", help="Machine output (JSON) on stdout."),
 ) -> int:
     """Check one key against the ingested dumps without registering it: read it from a
     hidden prompt (or --stdin), compare its fingerprints, forget it. Exit 1 when it is
     in a dump, 0 when it is not."""
-    if exchange:
-        resolve(exchange)  # before anyone types a secret
+    ex = resolve(exchange) if exchange else None  # before anyone types a secret
+    if server is not None:
+        from incident.exposure.client import base_url, check_remote
+
+        base_url(server)  # a bad URL is refused before the prompt, too
     key, secret, _ = read_credential(stdin)
+    if server is not None:
+        remote = check_remote(server, key, secret, ex, timeout)
+        del key, secret
+        if json_out:
+            emit_json(remote.to_json())
+        else:
+            _print_remote(remote)
+        return ExitCode.EXPOSED if remote.components else ExitCode.OK
     with open_store(ctx) as store:
         result = check_credential(store, key, secret, exchange)
     del key, secret

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 from incident.errors import IncidentError, InputError, Place, Problems
 from incident.exchanges.names import resolve
+from incident.fingerprint import hmsl_many
 from incident.ingest import archives
 from incident.ingest.decode import bom_encoding
 from incident.ingest.extract import TablePlan, extract, fingerprints
@@ -43,6 +44,7 @@ SPLIT_MIN_BYTES = 8 << 20
 READERS = 2
 COLUMNS = ("member", "key_sha256", "secret_sha256", "key_prefix", "secret_prefix",
            "exchange_name", "flags")
+HMSL_COLUMNS = (*COLUMNS, "key_hmsl", "secret_hmsl")  # ingest --hmsl
 Progress = Callable[[int, int], None]  # (bytes read, credentials found)
 
 
@@ -51,6 +53,7 @@ class IngestOptions:
     name: str | None = None
     exchange: str | None = None  # for records that name none (before key shapes)
     strict: bool = False
+    hmsl: bool = False  # also HasMySecretLeaked fingerprints (scrypt: ~200 a second a core)
     sources: SourceOptions = field(default_factory=SourceOptions)
 
 
@@ -70,6 +73,7 @@ class DumpResult:
     ingested_at: str
     already: bool = False  # the same bytes were ingested before, as this dump
     skipped: list[str] = field(default_factory=list)  # links a source could not follow
+    hmsl: bool = False  # its leaks carry hmsl fingerprints
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "source": self.source, "kind": self.kind,
@@ -77,7 +81,7 @@ class DumpResult:
                 "credentials": self.credentials, "per_exchange": self.per_exchange,
                 "rejected": self.rejected, "rejects": self.rejects,
                 "ingested_at": self.ingested_at, "already_ingested": self.already,
-                "skipped": self.skipped}
+                "skipped": self.skipped, "hmsl": self.hmsl}
 
 
 @dataclass(frozen=True)
@@ -135,9 +139,11 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
     if existing is not None:
         return _result(store, existing[0], already=True, skipped=skipped)
     name = options.name or label
-    ranges = _split(tops)
-    args = [(tops, default, options.strict, options.sources.max_bytes, start, end)
-            for start, end in ranges]
+    # --hmsl: one reader; its scrypt threads keep every core busy
+    ranges = [(0, None)] if options.hmsl else _split(tops)
+    args = [(tops, default, options.strict, options.sources.max_bytes, start, end,
+             options.hmsl) for start, end in ranges]
+    columns = HMSL_COLUMNS if options.hmsl else COLUMNS
     stream: Generator[Any, None, None] = child_streams(_read, args)
     now = utc_now()
     try:
@@ -145,9 +151,10 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
             again = sql.dump_with_sha256(conn, digest)  # another process, meanwhile
             if again is not None:
                 raise _Already(again[0])
-            dump_id = sql.begin_dump(conn, name, label, source.kind, digest, size, now)
+            dump_id = sql.begin_dump(conn, name, label, source.kind, digest, size, now,
+                                     options.hmsl)
             before = sql.last_leak_id(conn)
-            writer = sql.leak_writer(conn, dump_id)
+            writer = sql.leak_writer(conn, dump_id, options.hmsl)
             if size // BYTES_PER_ROW_MIN >= max(BULK_MIN_ROWS, sql.count_leaks(conn)):
                 sql.drop_leak_indexes(conn)  # built again by the first lookup
             formats: set[str] = set()
@@ -158,7 +165,7 @@ def ingest_one(store: Store, spec: str, options: IngestOptions, default: str | N
                 kind = message[0]
                 if kind == "batch":  # rows go in as they came: no per-row work here
                     _, packed, counts, read = message
-                    writer.columns(wire.unpack_columns(COLUMNS, packed))
+                    writer.columns(wire.unpack_columns(columns, packed))
                     per_exchange.update(counts)
                     found += packed[0]
                     done += read
@@ -247,7 +254,7 @@ class StrictProblems(Problems):
 
 
 def _read(send: Send, tops: list[Member], default: str | None, strict: bool, cap: int,
-          start: int = 0, end: int | None = None) -> None:
+          start: int = 0, end: int | None = None, hmsl: bool = False) -> None:
     """In a child process: read every member (or the byte range [start, end) of the one
     CSV) and send fingerprints. Messages: ("member", number, name, format, unit),
     ("batch", packed rows, count per exchange, bytes read), ("failed", number, name,
@@ -256,7 +263,7 @@ def _read(send: Send, tops: list[Member], default: str | None, strict: bool, cap
 
     A member that cannot be read is a "failed" record and the others are still read;
     when none could be read, the dump fails with the first reason. --strict: the first
-    failure fails the dump."""
+    failure fails the dump. hmsl: rows carry hmsl fingerprints too (HMSL_COLUMNS)."""
     failures: list[InputError] = []
     read_any = False
     index = 0
@@ -276,7 +283,7 @@ def _read(send: Send, tops: list[Member], default: str | None, strict: bool, cap
                     continue
                 index += 1
                 try:
-                    _read_member(send, item, index, default, strict, start, end)
+                    _read_member(send, item, index, default, strict, start, end, hmsl)
                     read_any = True
                 except InputError as e:
                     failed(e, index)
@@ -287,7 +294,7 @@ def _read(send: Send, tops: list[Member], default: str | None, strict: bool, cap
 
 
 def _read_member(send: Send, member: Member, index: int, default: str | None, strict: bool,
-                 start: int, end: int | None) -> None:
+                 start: int, end: int | None, hmsl: bool) -> None:
     problems: Problems = (StrictProblems if strict else Problems)(member.name, limit=100)
     fmt = detect(member)
     if fmt is None:
@@ -297,7 +304,7 @@ def _read_member(send: Send, member: Member, index: int, default: str | None, st
     send(("member", index, member.name, fmt.name, fmt.unit))
     try:
         for counts, packed, read in _batches(member, index, fmt, problems, default, start,
-                                             end):
+                                             end, hmsl):
             if packed[0] or read:
                 send(("batch", packed, counts, read))
     finally:
@@ -306,6 +313,16 @@ def _read_member(send: Send, member: Member, index: int, default: str | None, st
 
 
 def _packed(rows: list[tuple[Any, ...]], read: int) -> Batch:
+    """Rows of _row, or of _row_hmsl: their plaintext becomes hmsl fingerprints here, a
+    batch at a time on every core, and goes no further."""
+    if rows and len(rows[0]) > len(COLUMNS) + 1:
+        values = [r[7] for r in rows] + [r[8] for r in rows if r[8] is not None]
+        digests = iter(hmsl_many(values))
+        keys = [next(digests) for _ in rows]
+        rows = [(*r[:7], k, None if r[8] is None else next(digests), r[9])
+                for r, k in zip(rows, keys)]
+        del values
+        return Counter(r[5] for r in rows), wire.pack(HMSL_COLUMNS, rows), read
     return Counter(r[5] for r in rows), wire.pack(COLUMNS, rows), read
 
 
@@ -316,20 +333,27 @@ def _row(index: int, f: Found, position: int) -> tuple[Any, ...]:
             flags, position)
 
 
+def _row_hmsl(index: int, f: Found, position: int) -> tuple[Any, ...]:
+    """_row with the canonical key and secret before the position, for _packed to hash."""
+    row = _row(index, f, position)
+    return (*row[:7], f.key, f.secret, position)
+
+
 def _batches(member: Member, index: int, fmt: Any, problems: Problems, default: str | None,
-             start: int, end: int | None) -> Iterator[Batch]:
+             start: int, end: int | None, hmsl: bool) -> Iterator[Batch]:
     """Batches of fingerprinted rows, packed for the wire. `index`: the member's number
     (its rows carry it)."""
+    row = _row_hmsl if hmsl else _row
     if isinstance(fmt, Delimited):
-        yield from _table_batches(member, index, fmt, problems, default, start, end)
+        yield from _table_batches(member, index, fmt, problems, default, start, end, row)
         return
     rows: list[tuple[Any, ...]] = []
     loose = fmt.name == "text"
     by_line = fmt.unit == "line"  # a line offset inside a record moves the position only
     for record in fmt.records(member, problems):  # when the position counts lines
         for offset, f in extract(record, default, loose):
-            rows.append(_row(index, f, record.position + offset if by_line else
-                             record.position))
+            rows.append(row(index, f, record.position + offset if by_line else
+                            record.position))
         if len(rows) >= BATCH:
             yield _packed(rows, 0)
             rows = []
@@ -337,7 +361,9 @@ def _batches(member: Member, index: int, fmt: Any, problems: Problems, default: 
 
 
 def _table_batches(member: Member, index: int, fmt: Delimited, problems: Problems,
-                   default: str | None, start: int, end: int | None) -> Iterator[Batch]:
+                   default: str | None, start: int, end: int | None,
+                   row: Callable[[int, Found, int], tuple[Any, ...]] = _row
+                   ) -> Iterator[Batch]:
     header_line, delimiter, cells = fmt.header(member)
     plan = TablePlan(cells, default)
     with member.open() as raw:
@@ -351,14 +377,14 @@ def _table_batches(member: Member, index: int, fmt: Delimited, problems: Problem
             rows: list[tuple[Any, ...]] = []
             for n, values in fmt.rows(member, problems, stream, header_line, delimiter,
                                       len(cells), line, stop):
-                rows += (_row(index, f, n) for f in plan.found_all(values))
+                rows += (row(index, f, n) for f in plan.found_all(values))
                 if len(rows) >= BATCH:
                     yield _packed(rows, 0)
                     rows = []
             yield _packed(rows, 0)
 
         bom = bom_encoding(raw.peek(4)[:4] if hasattr(raw, "peek") else b"")
-        if not plan.simple or bom in ("utf-16", "utf-32"):
+        if not plan.simple or bom in ("utf-16", "utf-32") or row is _row_hmsl:
             yield from by_rows(raw, first_line, end)
             yield Counter(), (0, []), member.size or 0
             return
@@ -375,4 +401,4 @@ def _result(store: Store, dump_id: int, already: bool = False,
     return DumpResult(d["id"], d["name"], d["source"], d["kind"], bytes(d["sha256"]).hex(),
                       d["size"], json.loads(d["formats"]), d["credentials"],
                       json.loads(d["per_exchange"]), d["rejected"], rejects,
-                      d["ingested_at"], already, skipped or [])
+                      d["ingested_at"], already, skipped or [], bool(d["hmsl"]))

@@ -24,11 +24,13 @@ LEAK_INDEXES = ("leaks_key", "leaks_secret")
 # In the order a reading process sends them (pipeline.COLUMNS, then the position).
 _LEAK_COLUMNS = ("member_no", "key_sha256", "secret_sha256", "key_prefix", "secret_prefix",
                  "exchange", "flags", "position")
+# With hmsl fingerprints (pipeline.HMSL_COLUMNS, then the position).
+_LEAK_COLUMNS_HMSL = (*_LEAK_COLUMNS[:-1], "key_hmsl", "secret_hmsl", "position")
 MAX_REJECTS_KEPT = 1000
 # leaks.flags (see migration 2)
 PASSPHRASE, PASSPHRASE_UNKNOWN, SWAPPED = 1, 2, 4
 DUMP_COLUMNS = ("id", "name", "source", "kind", "sha256", "size", "formats", "credentials",
-                "per_exchange", "rejected", "ingested_at")
+                "per_exchange", "rejected", "ingested_at", "hmsl")
 
 
 def leak_flags(has_passphrase: bool | None, swapped: bool) -> int:
@@ -48,11 +50,12 @@ def dump_with_sha256(conn: sqlite3.Connection, sha256: bytes) -> tuple[int, str]
 
 
 def begin_dump(conn: sqlite3.Connection, name: str, source: str, kind: str, sha256: bytes,
-               size: int, ingested_at: str) -> int:
+               size: int, ingested_at: str, hmsl: bool = False) -> int:
     cur = conn.execute(
         "INSERT INTO dumps (name, source, kind, sha256, size, formats, credentials,"
-        " per_exchange, rejected, ingested_at) VALUES (?, ?, ?, ?, ?, '[]', 0, '{}', 0, ?)",
-        (name, source, kind, sha256, size, ingested_at))
+        " per_exchange, rejected, ingested_at, hmsl)"
+        " VALUES (?, ?, ?, ?, ?, '[]', 0, '{}', 0, ?, ?)",
+        (name, source, kind, sha256, size, ingested_at, int(hmsl)))
     assert cur.lastrowid is not None
     return cur.lastrowid
 
@@ -64,9 +67,11 @@ def add_member(conn: sqlite3.Connection, dump_id: int, member_no: int, name: str
                  " VALUES (?, ?, ?, ?, ?)", (dump_id, member_no, name, fmt, unit))
 
 
-def leak_writer(conn: sqlite3.Connection, dump_id: int) -> BulkInsert:
-    """Inserts one dump's leaks, by column (`.columns(...)`, in _LEAK_COLUMNS order)."""
-    return BulkInsert(conn, "leaks", _LEAK_COLUMNS, {"dump_id": dump_id})
+def leak_writer(conn: sqlite3.Connection, dump_id: int, hmsl: bool = False) -> BulkInsert:
+    """Inserts one dump's leaks, by column (`.columns(...)`, in _LEAK_COLUMNS order, or
+    _LEAK_COLUMNS_HMSL with hmsl fingerprints)."""
+    return BulkInsert(conn, "leaks", _LEAK_COLUMNS_HMSL if hmsl else _LEAK_COLUMNS,
+                      {"dump_id": dump_id})
 
 
 def count_leaks(conn: sqlite3.Connection) -> int:

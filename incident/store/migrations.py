@@ -119,4 +119,13 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX matches_leak ON matches (leak_id);
     """,
+    # 4: HasMySecretLeaked fingerprints of leaked values, for the exposure service that
+    # ggshield queries (`ingest --hmsl`: scrypt is slow, so only where asked for)
+    """
+    ALTER TABLE leaks ADD COLUMN key_hmsl BLOB
+        CHECK (key_hmsl IS NULL OR length(key_hmsl) = 32);
+    ALTER TABLE leaks ADD COLUMN secret_hmsl BLOB
+        CHECK (secret_hmsl IS NULL OR length(secret_hmsl) = 32);
+    ALTER TABLE dumps ADD COLUMN hmsl INTEGER NOT NULL DEFAULT 0;  -- 1: leaks have them
+    """,
 ]

@@ -290,3 +290,64 @@ def _expected_code(name: str, strict: bool = False) -> int:
                   "utf16-broken.txt"}
     with_bad_records = {"ragged.csv", "bad.jsonl", "bad.sql"}
     return 3 if name in unreadable or (strict and name in with_bad_records) else 0
+
+
+def test_exposure_leaves_no_plaintext(tmp_path: Path) -> None:
+    """ingest --hmsl, serve (asked by ggshield, by `check --server` and by raw requests,
+    also bad ones that carry a full hash), publish: nothing written or printed holds a
+    piece of a secret or of its full hash."""
+    import hashlib
+
+    import requests
+
+    from tests.servers import ggshield, incident_serve, static_server
+
+    canary = Canary(count=8)
+    s = canary.secrets
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    home = canary.watch(tmp_path / "home")
+    tmp = canary.watch(tmp_path / "tmp")
+    site = canary.watch(tmp_path / "site")
+    logs = canary.watch(tmp_path / "logs")
+    tmp.mkdir()
+    logs.mkdir()
+    env = {"INCIDENT_HOME": str(home), "TMPDIR": str(tmp)}
+
+    def incident(*args: object, input: str | None = None, expect: int = 0) -> str:
+        result = run_incident(*map(str, args), env=env, input=input)
+        canary.record(f"incident {' '.join(map(str, args))}", result.stdout + result.stderr)
+        assert result.code == expect, (args, result.stderr)
+        return result.stdout
+
+    dump = inputs / "dump.csv"
+    dump.write_text("exchange,api_key,api_secret\n" + "".join(
+        f"binance,{s[i]},{s[i + 1]}\n" for i in (0, 2, 4)))
+    incident("ingest", "--hmsl", dump)
+    incident("publish", site)
+    values = inputs / "values.txt"
+    values.write_text(f"{s[0]}\n{s[3]}\n{s[6]}\n")
+    with incident_serve(env, logs / "serve.log") as served, \
+            static_server(site, logs / "static.log") as static:
+        checked = ggshield("hmsl", "check", str(values), "--json", env={
+            "GITGUARDIAN_HMSL_URL": served.url, "HOME": str(tmp_path / "gg")})
+        assert json.loads(checked.stdout[checked.stdout.index("{"):])["leaks_count"] == 2
+        for url in (served.url, static):
+            incident("check", "--stdin", "--server", url, input=f"{s[0]}\n{s[1]}\n\n",
+                     expect=1)
+            incident("check", "--stdin", "--json", "--server", url,
+                     input=f"{s[6]}\n{s[7]}\n\n")
+        for value in (s[2], s[5]):  # full hashes where they do not belong
+            digest = hashlib.sha256(value.encode()).hexdigest()
+            answer = requests.get(f"{served.url}/v1/range/{digest}", timeout=10)
+            canary.record("GET /v1/range/<hash>", answer.text)
+            answer = requests.post(f"{served.url}/v1/prefixes", json={"prefixes": [digest]},
+                                   timeout=10)
+            canary.record("POST /v1/prefixes <hash>", answer.text)
+            assert answer.status_code == 422
+    for log in ("serve.log", "static.log"):
+        text = (logs / log).read_text()
+        for value in s:
+            for digest in (hashlib.sha256(value.encode()).hexdigest(), hmsl(value).hex()):
+                assert digest[:16] not in text, log
+    canary.assert_clean()

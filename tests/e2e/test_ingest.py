@@ -246,3 +246,33 @@ def test_a_row_naming_two_credentials_gives_both(cli, tmp_path: Path) -> None:
                     + "".join(f"{i},{key()},{key()},{key(18)},{key(36)}\n" for i in range(3)))
     code, out, _ = ingest(cli, path)
     assert (code, out["dumps"][0]["per_exchange"]) == (0, {"binance": 3, "bybit": 3})
+
+
+def test_hmsl_fingerprints_are_kept_when_asked_for(cli, home: Path, tmp_path: Path) -> None:
+    """--hmsl: every leak of the dump carries the hmsl fingerprints of its key and secret
+    (a table, which would otherwise take the fast path, and a JSON file alike)."""
+    import sqlite3
+
+    from incident.fingerprint import hmsl
+
+    pairs = [(key(), key()) for _ in range(5)]
+    table = tmp_path / "t.csv"
+    table.write_text("id,exchange,api_key,api_secret\n" + "".join(
+        f"{i},binance,{k},{s}\n" for i, (k, s) in enumerate(pairs[:3])))
+    doc = tmp_path / "d.json"
+    doc.write_text(json.dumps([{"apiKey": k, "secret": s} for k, s in pairs[3:]]
+                              + [{"apiKey": key()}]))  # a key alone: no secret fingerprint
+    plain = tmp_path / "p.csv"
+    plain.write_text(f"api_key,api_secret\n{key()},{key()}\n")
+    code, out, _ = ingest(cli, "--hmsl", table, doc)
+    assert code == 0 and [d["hmsl"] for d in out["dumps"]] == [True, True]
+    assert ingest(cli, plain)[1]["dumps"][0]["hmsl"] is False
+    db = sqlite3.connect(home / "incident.db")
+    rows = db.execute("SELECT key_hmsl, secret_hmsl FROM leaks ORDER BY id").fetchall()
+    assert [(bytes(k), s and bytes(s)) for k, s in rows[:5]] == [
+        (hmsl(k), hmsl(s)) for k, s in pairs]
+    assert rows[5][0] is not None and rows[5][1] is None
+    assert rows[6] == (None, None)  # ingested without --hmsl
+    again = cli("ingest", "--hmsl", str(plain))
+    assert "already ingested" in again.stderr and "no hmsl fingerprints" in again.stderr
+    assert "ingest it again with --hmsl" in again.stderr

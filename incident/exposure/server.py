@@ -1,0 +1,327 @@
+"""`incident serve`: the exposure service (FastAPI + uvicorn).
+
+HasMySecretLeaked's wire protocol, so that ggshield queries it unmodified:
+- `POST /v1/prefixes {"prefixes": [...]}` -> `{"matches": [{"hint", "payload"}]}`, the
+  hmsl buckets of the prefixes, padded;
+- `POST /v1/hashes {"hashes": [...]}` -> `{"secrets": [{"hash", "count", "location"}]}`,
+  for the full hmsl fingerprints that leaked (the client gives up its anonymity here);
+- `GET /healthz`.
+And for the web page: `GET /v1/range/{prefix}`, the sha256 bucket of a prefix, and the
+page itself at `/`.
+
+Every /v1 answer carries RateLimit-Limit, -Remaining and -Reset (ggshield reads them),
+and past the limit a 429. Bad input is a 4xx with a JSON `detail` that names the field
+and index, never the value. The access log shows a valid prefix, never a full hash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from incident.errors import UsageError
+from incident.exposure.corpus import PREFIX_HEX, Corpus, prefix_of
+
+log = logging.getLogger("incident.exposure")
+access = logging.getLogger("incident.exposure.access")
+
+MAX_BODY = 64 * 1024
+MAX_ITEMS = 100
+HEX64 = frozenset("0123456789abcdef")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+PAGE_CSP = ("default-src 'self'; connect-src 'self'; script-src 'self'; style-src 'self'; "
+            "img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'")
+ASSET_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+               ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml",
+               ".ico": "image/x-icon", ".png": "image/png"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A client (by address) may spend `rate` units per `window` seconds: a request to
+    /v1/range is one unit, one to /v1/prefixes or /v1/hashes one per item (at least 1)."""
+
+    rate: int = 600
+    window: float = 60.0
+
+
+class RateLimiter:
+    """Fixed windows per client address. One event loop calls it: no lock needed."""
+
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.window_start = clock()
+        self.spent: dict[str, int] = {}
+
+    def take(self, client: str, units: int) -> tuple[bool, dict[str, str]]:
+        now = self.clock()
+        if now - self.window_start >= self.limits.window:
+            self.window_start = now - (now - self.window_start) % self.limits.window
+            self.spent.clear()
+        spent = self.spent.get(client, 0)
+        allowed = spent + units <= self.limits.rate
+        if allowed:
+            spent += units
+            self.spent[client] = spent
+        reset = max(0, int(self.window_start + self.limits.window - now + 0.999))
+        headers = {"RateLimit-Limit": str(self.limits.rate),
+                   "RateLimit-Remaining": str(max(0, self.limits.rate - spent)),
+                   "RateLimit-Reset": str(reset)}
+        if not allowed:
+            headers["Retry-After"] = str(max(1, reset))
+        return allowed, headers
+
+
+class Problem(Exception):
+    """A client error: status and a message that names the place, not the content."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None
+                 ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class CorpusHolder:
+    """The corpus being served; a thread loads a new one when dumps change, and swaps it."""
+
+    def __init__(self, corpus: Corpus, refresh: float) -> None:
+        self.corpus = corpus
+        self.refresh = refresh
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.refresh > 0:
+            self._thread = threading.Thread(target=self._watch, name="corpus", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.refresh):
+            try:
+                if self.corpus.stale():
+                    fresh = Corpus.load(self.corpus.path)
+                    self.corpus = fresh
+                    log.warning("corpus reloaded: %d dumps, %d values (sha256), %d (hmsl)",
+                                fresh.dumps, fresh.indexes["sha256"].values,
+                                fresh.indexes["hmsl"].values)
+            except Exception as e:  # noqa: BLE001 - keep serving the last good corpus
+                log.warning("corpus reload failed (%s); still serving the previous one",
+                            type(e).__name__)
+
+
+def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(content, separators=(",", ":")).encode()
+    return Response(body, status, {**SECURITY_HEADERS, **(headers or {})},
+                    media_type="application/json")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+async def _body_items(request: Request, field: str, check: Callable[[str], bool],
+                      what: str) -> list[str]:
+    """The list under `field` of a JSON body, each item checked; Problem otherwise."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise Problem(413, f"request body larger than {MAX_BODY} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise Problem(413, f"request body larger than {MAX_BODY} bytes")
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(400, "request body is not JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get(field), list):
+        raise Problem(422, f"{field}: expected a JSON object with a list '{field}'")
+    items: list[str] = document[field]
+    if len(items) > MAX_ITEMS:
+        raise Problem(422, f"{field}: at most {MAX_ITEMS} per request (got {len(items)})")
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not check(item):
+            raise Problem(422, f"{field}[{i}]: must be {what}")
+    return items
+
+
+def _is_hash(text: str) -> bool:
+    return len(text) == 64 and not set(text) - HEX64
+
+
+Handler = Callable[[], Awaitable[tuple[Any, dict[str, str], str]]]
+
+
+def create_app(holder: CorpusHolder, limits: Limits = Limits()) -> FastAPI:
+    app = FastAPI(title="incident exposure service", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    limiter = RateLimiter(limits)
+    assets = _assets()
+
+    def spend(request: Request, units: int) -> dict[str, str]:
+        """The rate-limit headers; a 429 Problem (carrying them) past the limit."""
+        allowed, headers = limiter.take(_client(request), max(1, units))
+        if not allowed:
+            raise Problem(429, "rate limit reached; retry after the number of seconds in "
+                               "Retry-After", headers)
+        return headers
+
+    async def respond(request: Request, route: str, handler: Handler) -> Response:
+        """Run a /v1 handler; log the route as given (a valid prefix at most)."""
+        started = time.perf_counter()
+        note = ""
+        try:
+            content, headers, note = await handler()
+            response = _json(content, 200, headers)
+        except Problem as p:
+            response = _json({"detail": p.detail}, p.status, p.headers)
+        if access.isEnabledFor(logging.INFO):
+            access.info("%s %s %s %d %.1fms%s", _client(request), request.method, route,
+                        response.status_code, (time.perf_counter() - started) * 1000, note)
+        return response
+
+    @app.post("/v1/prefixes")
+    async def prefixes(request: Request) -> Response:
+        async def handle() -> tuple[Any, dict[str, str], str]:
+            items = await _body_items(request, "prefixes", lambda p: prefix_of(p) is not None,
+                                      f"{PREFIX_HEX} lowercase hex characters")
+            headers = spend(request, len(items))
+            corpus = holder.corpus
+            matches: list[dict[str, str]] = []
+            for p in dict.fromkeys(items):
+                matches += corpus.bucket("hmsl", int(p, 16))
+            return {"matches": matches}, headers, f" prefixes={len(items)}"
+        return await respond(request, "/v1/prefixes", handle)
+
+    @app.post("/v1/hashes")
+    async def hashes(request: Request) -> Response:
+        async def handle() -> tuple[Any, dict[str, str], str]:
+            items = await _body_items(request, "hashes", _is_hash,
+                                      "64 lowercase hex characters")
+            headers = spend(request, len(items))
+            corpus = holder.corpus
+            index = corpus.indexes["hmsl"]
+            secrets = []
+            for h in dict.fromkeys(items):
+                run = index.find(bytes.fromhex(h))
+                if run is not None:
+                    document = corpus.document("hmsl", run)
+                    secrets.append({"hash": h, "count": document["c"],
+                                    "location": document["l"]})
+            return {"secrets": secrets}, headers, f" hashes={len(items)}"
+        return await respond(request, "/v1/hashes", handle)
+
+    @app.get("/v1/range/{prefix}")
+    async def bucket(request: Request, prefix: str) -> Response:
+        number = prefix_of(prefix)
+
+        async def handle() -> tuple[Any, dict[str, str], str]:
+            if number is None:
+                raise Problem(422, f"prefix: must be {PREFIX_HEX} lowercase hex characters")
+            headers = spend(request, 1)
+            return ({"prefix": prefix, "scheme": "sha256",
+                     "matches": holder.corpus.bucket("sha256", number)}, headers, "")
+        shown = prefix if number is not None else "<invalid>"
+        return await respond(request, f"/v1/range/{shown}", handle)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        corpus = holder.corpus
+        return _json({"status": "ok", "dumps": corpus.dumps,
+                      "values": {s: i.values for s, i in corpus.indexes.items()}})
+
+    @app.get("/")
+    async def index() -> Response:
+        return _asset(assets, "index.html")
+
+    @app.get("/{name}")
+    async def asset(name: str) -> Response:
+        return _asset(assets, name)
+
+    @app.get("/static/{name}")
+    async def static_asset(name: str) -> Response:
+        return _asset(assets, name)
+
+    return app
+
+
+def _assets() -> dict[str, bytes]:
+    """The page's files (incident/exposure/static), read once."""
+    folder = resources.files("incident.exposure") / "static"
+    return {f.name: f.read_bytes() for f in folder.iterdir()
+            if f.is_file() and "." + f.name.rsplit(".", 1)[-1] in ASSET_TYPES}
+
+
+def _asset(assets: dict[str, bytes], name: str) -> Response:
+    body = assets.get(name)
+    if body is None:
+        return _json({"detail": "not found"}, 404)
+    kind = ASSET_TYPES["." + name.rsplit(".", 1)[-1]]
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
+    if name.endswith(".html"):
+        headers["Content-Security-Policy"] = PAGE_CSP
+    return Response(body, 200, headers, media_type=kind)
+
+
+def serve(corpus: Corpus, host: str, port: int, limits: Limits, refresh: float = 10.0,
+          access_log: bool = True, ready: Callable[[str], None] | None = None) -> None:
+    """Serve until SIGINT or SIGTERM. The socket is bound here, before uvicorn starts, so
+    a port in use is a clear error and port 0 picks a free one; `ready` gets the base URL
+    once the socket listens."""
+    import socket
+
+    import uvicorn
+
+    _log_to_stderr(access_log)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port} ({e.strerror})") from None
+    holder = CorpusHolder(corpus, refresh)
+    config = uvicorn.Config(create_app(holder, limits), log_level="warning", access_log=False,
+                            server_header=False, proxy_headers=False, lifespan="off",
+                            loop="uvloop", http="httptools", backlog=2048)
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    if ready:
+        ready(f"http://{shown}:{bound}")
+    holder.start()
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        holder.stop()
+        sock.close()
+
+
+def _log_to_stderr(access_log: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%dT%H:%M:%S"))
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.WARNING)
+    access.setLevel(logging.INFO if access_log else logging.WARNING)

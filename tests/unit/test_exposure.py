@@ -1,0 +1,86 @@
+"""The exposure service's parts: payload crypto and padding, the bucket index, the rate
+limiter."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+
+from incident.exposure import crypto
+from incident.exposure.corpus import PAD_MIN, PAD_STEP, build_index, prefix_of
+from incident.exposure.server import Limits, RateLimiter
+
+
+def test_a_payload_opens_only_under_its_fingerprint_and_has_one_size() -> None:
+    key, other = os.urandom(32), os.urandom(32)
+    small = crypto.seal({"c": 1, "l": None}, key)
+    large = crypto.seal({"c": 9, "l": {"u": "https://paste.example/raw/x" + "y" * 300}}, key)
+    assert len(base64.b64decode(small)) == len(base64.b64decode(large)) == (
+        crypto.NONCE + crypto.PAYLOAD_BLOCK + crypto.TAG)
+    assert crypto.unseal(small, key) == {"c": 1, "l": None}
+    assert crypto.unseal(small, other) is None
+    assert crypto.unseal(crypto.dummy()["payload"], key) is None
+    assert crypto.unseal("not base64!", key) is None
+    assert crypto.hint(key) == hashlib.sha256(key).hexdigest()
+
+
+def test_a_payload_is_what_ggshield_decrypts() -> None:
+    """ggshield: AESGCM(key).decrypt(payload[:12], payload[12:], None), then json.loads."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    key = os.urandom(32)
+    raw = base64.b64decode(crypto.seal({"c": 3, "l": {"u": "https://x.example/"}}, key))
+    text = AESGCM(key).decrypt(raw[:12], raw[12:], None).decode()
+    assert json.loads(text) == {"c": 3, "l": {"u": "https://x.example/"}}
+
+
+def test_prefixes_are_five_lowercase_hex_characters() -> None:
+    assert prefix_of("00000") == 0 and prefix_of("fffff") == (1 << 20) - 1
+    for bad in ("ABCDE", "abcd", "abcdef", "abcdg", " abcd", "", "0x123"):
+        assert prefix_of(bad) is None
+
+
+def test_the_index_buckets_values_and_counts_their_sightings() -> None:
+    values = [os.urandom(32) for _ in range(300)]
+    twin = bytes.fromhex("abcde" + "0" * 59)  # shares its prefix with nobody else below
+    rows = [(i + 1, values[i], values[i + 150]) for i in range(150)]
+    rows.append((151, values[0], None))  # the key of leak 1 again, in another dump
+    rows.append((152, twin, twin))  # one value as key and as secret of one record
+    index = build_index("sha256", rows)
+    assert index.values == 301 and index.sightings == 303
+    run = index.find(values[0])
+    assert run is not None and index.rows(run) == ([1, 151], [0, 0])
+    run = index.find(twin)
+    assert run is not None and index.rows(run) == ([152, 152], [0, 1])
+    assert index.find(os.urandom(32)) is None
+    for value in values:
+        prefix = int.from_bytes(value[:3], "big") >> 4
+        assert index.find(value) in index.bucket(prefix)
+    sizes = [len(index.bucket(p)) for p in range(1 << 20)]
+    assert sum(sizes) == 301
+    assert index.pad_to >= max(sizes) and index.pad_to % PAD_STEP == 0 and index.pad_to >= PAD_MIN
+
+
+def test_an_empty_index() -> None:
+    index = build_index("hmsl", [])
+    assert index.values == 0 and index.pad_to == PAD_MIN
+    assert index.find(os.urandom(32)) is None and len(index.bucket(12345)) == 0
+
+
+def test_the_rate_limiter_spends_units_per_window() -> None:
+    now = [100.0]
+    limiter = RateLimiter(Limits(rate=5, window=60), clock=lambda: now[0])
+    ok, headers = limiter.take("a", 3)
+    assert ok and headers["RateLimit-Remaining"] == "2" and headers["RateLimit-Limit"] == "5"
+    assert headers["RateLimit-Reset"] == "60"
+    ok, headers = limiter.take("a", 3)  # more than is left: refused, nothing spent
+    assert not ok and headers["RateLimit-Remaining"] == "2" and headers["Retry-After"] == "60"
+    assert limiter.take("b", 5)[0]  # another client has its own allowance
+    now[0] += 30
+    ok, headers = limiter.take("a", 2)
+    assert ok and headers["RateLimit-Remaining"] == "0" and headers["RateLimit-Reset"] == "30"
+    now[0] += 31  # a new window
+    ok, headers = limiter.take("a", 5)
+    assert ok and headers["RateLimit-Remaining"] == "0"
