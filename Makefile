@@ -28,7 +28,7 @@ install: $(STAMP)
 
 # Debian's chromium, for the exposure page's browser test (Playwright drives it).
 browser:
-	@scripts/install-chromium
+	@scripts/debian-package /usr/bin/chromium chromium
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
@@ -36,10 +36,12 @@ demo: $(STAMP)
 test: $(STAMP) $(GG_STAMP) browser
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) $(GG_STAMP)
+	@scripts/debian-package /usr/bin/wrk wrk
 	$(BIN)/python benchmarks/keys_import.py
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/match.py
+	$(BIN)/python benchmarks/exposure.py
 
 clean:
 	rm -rf $(VENV) $(GG_VENV) demo-output benchmarks/out

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from loopback import serve_pages  # scripts/loopback.py, beside this file
@@ -75,8 +79,9 @@ def main() -> None:
     incident("keys", "list", "--json", "--exchange", "kraken")
 
     step("A leak is published: a 3Commas-style release, CSV parts and a tar.gz with a zip "
-         "inside.\n   Every credential in it is kept as fingerprints only.")
-    incident("ingest", "--name", "3Commas release (2022)", f"{DUMPS}/3commas_2022")
+         "inside.\n   Every credential in it is kept as fingerprints only; --hmsl adds "
+         "HasMySecretLeaked's, for ggshield.")
+    incident("ingest", "--hmsl", "--name", "3Commas release (2022)", f"{DUMPS}/3commas_2022")
 
     step("The same release downloaded again adds nothing.")
     incident("ingest", f"{DUMPS}/3commas_2022")
@@ -103,12 +108,36 @@ def main() -> None:
     incident("dumps", "list")
     incident("dumps", "show", "1")
 
+    step("Which registered keys are in the dumps? By fingerprint, in any column (exit 1: "
+         "some are).")
+    incident("match", expect=1)
+
+    step("A user checks a key without registering it; it is hashed, compared, forgotten.")
+    with open(ROOT / SAMPLES / "platform_users.csv", newline="") as f:
+        victim = next(r for r in csv.DictReader(f) if r["label"] == "user-0001-binance")
+    leaked = f"{victim['api_key']}\n{victim['api_secret']}\n\n"
+    incident("check", "--stdin", stdin=leaked, expect=1)
+
+    step("The exposure service, for users who must not hand their key to anyone: only a "
+         "5-hex prefix\n   of the key's hash reaches it, and the answer is decrypted on "
+         "the user's side.")
+    with _exposure_service(out) as url:
+        incident("check", "--stdin", "--server", url, stdin=leaked, expect=1)
+        _show_bucket(url, victim["api_key"])
+        _ggshield(url, out, victim["api_key"])
+
+    step("The same buckets and page as static files, for any web host or CDN.")
+    incident("publish", str(out / "exposure-site"))
+
     step("What is on disk: the data directory is private (0700), its files 0600.")
     for path in sorted(home.iterdir()):
         print(f"  {oct(path.stat().st_mode & 0o777)}  {path.relative_to(out)}")
     cli = Path(sys.executable).parent / "incident"
     shown = cli.relative_to(ROOT) if cli.is_relative_to(ROOT) else cli
     print(f"\nDone. Data: {home}. To look again:\n  INCIDENT_HOME={home} {shown} keys list")
+    print(f"The exposure page: INCIDENT_HOME={home} {shown} serve, then open "
+          "http://127.0.0.1:8000/\n  (or the static export: python3 -m http.server "
+          f"--bind 127.0.0.1 --directory {out / 'exposure-site'} 8000)")
 
 
 def _paste_site() -> contextlib.AbstractContextManager[str]:
@@ -116,6 +145,59 @@ def _paste_site() -> contextlib.AbstractContextManager[str]:
     paste = ROOT / DUMPS / "paste"
     return serve_pages({"/AbC123": ("text/html", (paste / "page.html").read_bytes()),
                         "/raw/AbC123": ("text/plain", (paste / "raw_AbC123.txt").read_bytes())})
+
+
+@contextlib.contextmanager
+def _exposure_service(out: Path) -> Iterator[str]:
+    """`incident serve --port 0` for the length of the block; its URL."""
+    log = out / "serve.log"
+    print("$ incident serve --port 0   (in the background; its log: demo-output/serve.log)",
+          flush=True)
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "incident", "serve", "--port", "0"],
+                                stdout=sink, stderr=sink, env=ENV, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (found := re.search(r"serving on (\S+)/ ", log.read_text())):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"demo failed: incident serve did not start: {log.read_text()}")
+            time.sleep(0.05)
+        print("  " + log.read_text().rstrip().replace("\n", "\n  "), flush=True)
+        yield found.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def _show_bucket(url: str, key: str) -> None:
+    """What the service answers for a prefix: a padded bucket, nothing readable."""
+    import hashlib
+    import urllib.request
+
+    prefix = hashlib.sha256(key.encode()).hexdigest()[:5]
+    print(f"$ curl {url}/v1/range/{prefix}", flush=True)
+    with urllib.request.urlopen(f"{url}/v1/range/{prefix}", timeout=10) as answer:
+        bucket = json.load(answer)
+    print(f"  {len(bucket['matches'])} entries (hint + encrypted payload), padded: every "
+          "bucket has as many; only the key's holder can tell which one is its own",
+          flush=True)
+
+
+def _ggshield(url: str, out: Path, key: str) -> None:  # the key on its standard input
+    """GitGuardian's own client against the service, when it is installed (`make test`
+    installs it into .venv-ggshield)."""
+    ggshield = ROOT / ".venv-ggshield" / "bin" / "ggshield"
+    shown = f"GITGUARDIAN_HMSL_URL={url} ggshield hmsl check - --json  < (the key)"
+    if not ggshield.exists():
+        print(f"$ {shown}\n  (ggshield is not installed here; `make test` installs it)")
+        return
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITGUARDIAN")}
+    proc = subprocess.run([str(ggshield), "hmsl", "check", "-", "--json"], input=key + "\n",
+                          capture_output=True, text=True, timeout=120,
+                          env={**env, "GITGUARDIAN_HMSL_URL": url, "HOME": str(out / "gg")})
+    report = json.loads(proc.stdout[proc.stdout.index("{"):])
+    print(f"$ {shown}\n  leaks_count: {report['leaks_count']} (count "
+          f"{report['leaks'][0]['count'] if report['leaks'] else 0})", flush=True)
 
 
 ENV: dict[str, str] = {}

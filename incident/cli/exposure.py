@@ -31,6 +31,8 @@ def serve_command(
                                       help="The rate-limit window, in seconds."),
     refresh: float = typer.Option(10.0, "--refresh", min=0.0, help="Seconds between checks "
                                   "for new or removed dumps (0: never reload)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Processes serving "
+                                "the one port (each keeps its own rate-limit counts)."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log",
                                     help="Log each request (route, status, time; a prefix "
                                     "at most, never a full hash) to standard error."),
@@ -56,7 +58,8 @@ def serve_command(
         say("Ctrl-C stops it")
         sys.stderr.flush()
 
-    serve(corpus, host, port, Limits(rate_limit, rate_window), refresh, access_log, ready)
+    serve(corpus, host, port, Limits(rate_limit, rate_window), refresh, access_log, ready,
+          workers)
     return ExitCode.OK
 
 

@@ -81,7 +81,7 @@ def _print_remote(remote: RemoteCheck) -> None:
         say(f"  your {name}: seen {document.get('c', '?')} time(s), in {roles}; exchange "
             f"{exchanges}")
         for d in document.get("dumps", []):
-            say(f"    {d.get('name')} (first seen {str(d.get('first_seen'))[:10]}, sha256 "
+            say(f"    {d.get('name')} (ingested {str(d.get('first_seen'))[:10]}, sha256 "
                 f"{str(d.get('sha256'))[:16]})")
         if document.get("more_dumps"):
             say(f"    and {document['more_dumps']} more dump(s)")

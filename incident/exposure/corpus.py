@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import os
 import sqlite3
 import threading
@@ -35,6 +34,8 @@ PAD_STEP = 4  # and the largest real bucket rounded up to a multiple of this
 MAX_DUMPS_SHOWN = 3  # in a payload (it must fit one PAYLOAD_BLOCK); the rest are counted
 CACHE = 200_000  # sealed entries kept (about 1 KB each)
 WEB_KINDS = ("web", "twitter")  # dumps whose source is a URL a client may be shown
+PAYLOAD = crypto.NONCE + crypto.PAYLOAD_BLOCK + crypto.TAG  # bytes, real or dummy
+assert PAYLOAD % 3 == 0  # base64 of many payloads at once cuts between them
 _COLUMNS = {"sha256": ("key_sha256", "secret_sha256"), "hmsl": ("key_hmsl", "secret_hmsl")}
 
 
@@ -139,13 +140,14 @@ class Corpus:
         self.indexes = indexes
         self.version = version
         self.dumps = dumps
-        self._key = key or os.urandom(32)  # makes the dummies; never leaves the process
-        self._cache: OrderedDict[tuple[str, int], dict[str, str]] = OrderedDict()
+        self.key = key or os.urandom(32)  # makes the dummies; never leaves the process (a
+        # reload keeps it, so workers and reloads all pad a bucket with the same dummies)
+        self._cache: OrderedDict[tuple[str, int], tuple[str, str]] = OrderedDict()
         self._local = threading.local()
 
     @classmethod
     def load(cls, path: Path, key: bytes | None = None) -> Corpus:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = _reader(path)
         try:
             conn.execute("BEGIN")  # one snapshot for every read below
             version = data_version(conn)
@@ -164,25 +166,38 @@ class Corpus:
         conn = self._conn()
         return data_version(conn) != self.version
 
-    def bucket(self, scheme: str, prefix: int) -> list[dict[str, str]]:
-        """Every entry of a bucket, padded to the scheme's fixed size with dummies that
-        stay the same from one request to the next (else comparing two answers would tell
-        the real entries from the dummies), in hint order."""
+    def bucket(self, scheme: str, prefix: int) -> list[tuple[str, str]]:
+        """Every (hint, payload) of a bucket, padded to the scheme's fixed size with
+        dummies that stay the same from one request to the next (else comparing two
+        answers would tell the real entries from the dummies), in hint order."""
         index = self.indexes[scheme]
         entries = [self.entry(scheme, run) for run in index.bucket(prefix)]
-        entries += (self._dummy(scheme, prefix, i) for i in range(index.pad_to - len(entries)))
-        entries.sort(key=lambda e: e["hint"])
+        missing = index.pad_to - len(entries)
+        if missing > 0:  # one SHAKE stream makes a bucket's dummies, hints first
+            raw = hashlib.shake_256(self.key + scheme.encode() + prefix.to_bytes(3, "big")
+                                    ).digest(missing * (32 + PAYLOAD))
+            hints = raw[:missing * 32].hex()
+            payloads = base64.b64encode(raw[missing * 32:]).decode()  # PAYLOAD % 3 == 0:
+            step = PAYLOAD // 3 * 4  # each payload is a whole run of base64 characters
+            entries += [(hints[i * 64:i * 64 + 64], payloads[i * step:i * step + step])
+                        for i in range(missing)]
+        entries.sort()
         return entries
 
-    def entry(self, scheme: str, run: int) -> dict[str, str]:
-        """A value's {"hint", "payload"}: sealed once, then served from the cache."""
+    def matches_json(self, scheme: str, prefixes: Iterable[int]) -> str:
+        """The entries of these buckets as the inside of a JSON array (hex and base64 need
+        no escaping: built as text, it is the bulk of an answer's cost)."""
+        return ",".join([f'{{"hint":"{h}","payload":"{p}"}}' for n in prefixes
+                         for h, p in self.bucket(scheme, n)])
+
+    def entry(self, scheme: str, run: int) -> tuple[str, str]:
+        """A value's (hint, payload): sealed once, then served from the cache."""
         cached = self._cache.get((scheme, run))
         if cached is not None:
             return cached
-        index = self.indexes[scheme]
-        fingerprint = index.fingerprint(run)
-        entry = {"hint": crypto.hint(fingerprint),
-                 "payload": crypto.seal(self.document(scheme, run), fingerprint)}
+        fingerprint = self.indexes[scheme].fingerprint(run)
+        entry = (crypto.hint(fingerprint),
+                 crypto.seal(self.document(scheme, run), fingerprint))
         self._cache[(scheme, run)] = entry
         if len(self._cache) > CACHE:
             self._cache.popitem(last=False)
@@ -221,19 +236,20 @@ class Corpus:
                     "more_dumps": max(0, len(dumps) - MAX_DUMPS_SHOWN)}
         return _fit(document)
 
-    def _dummy(self, scheme: str, prefix: int, i: int) -> dict[str, str]:
-        seed = hmac.new(self._key, f"{scheme}:{prefix}:{i}".encode(), "sha256").digest()
-        raw = hashlib.shake_256(seed).digest(32 + crypto.NONCE + crypto.PAYLOAD_BLOCK +
-                                             crypto.TAG)
-        return {"hint": raw[:32].hex(), "payload": base64.b64encode(raw[32:]).decode()}
-
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
-                                   check_same_thread=True)
+            conn = _reader(self.path)
             self._local.conn = conn
         return conn
+
+
+def _reader(path: Path) -> sqlite3.Connection:
+    """A connection that only reads. Not opened `mode=ro`: the last connection to close
+    removes the WAL files, and a read-only one cannot, which would leave them behind."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA query_only = 1")
+    return conn
 
 
 def _fit(document: dict[str, Any]) -> dict[str, Any]:

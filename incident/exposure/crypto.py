@@ -54,9 +54,3 @@ def unseal(payload: str, fingerprint: bytes) -> dict[str, Any] | None:
     except (ValueError, InvalidTag):
         return None
     return document if isinstance(document, dict) else None
-
-
-def dummy(blocks: int = 1) -> dict[str, str]:
-    """An entry no value opens: a random hint and random bytes of a real payload's size."""
-    raw = os.urandom(NONCE + blocks * PAYLOAD_BLOCK + TAG)
-    return {"hint": os.urandom(32).hex(), "payload": base64.b64encode(raw).decode("ascii")}

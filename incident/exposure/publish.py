@@ -65,9 +65,9 @@ def publish(corpus: Corpus, out: Path, force: bool = False,
              for run in range(index.values)})
         for number in prefixes:
             prefix = f"{number:0{PREFIX_HEX}x}"
-            body = {"prefix": prefix, "scheme": "sha256",
-                    "matches": corpus.bucket("sha256", number)}
-            (folder / prefix).write_text(json.dumps(body, separators=(",", ":")))
+            matches = corpus.matches_json("sha256", (number,))
+            (folder / prefix).write_text(
+                f'{{"prefix":"{prefix}","scheme":"sha256","matches":[{matches}]}}')
         manifest = {"tool": f"incident {__version__}", "published_at": utc_now()[:19] + "Z",
                     "scheme": "sha256", "prefix_length": PREFIX_HEX,
                     "entries_per_bucket": index.pad_to, "buckets": len(prefixes),

@@ -16,8 +16,11 @@ and index, never the value. The access log shows a valid prefix, never a full ha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -119,7 +122,7 @@ class CorpusHolder:
         while not self._stop.wait(self.refresh):
             try:
                 if self.corpus.stale():
-                    fresh = Corpus.load(self.corpus.path)
+                    fresh = Corpus.load(self.corpus.path, key=self.corpus.key)
                     self.corpus = fresh
                     log.warning("corpus reloaded: %d dumps, %d values (sha256), %d (hmsl)",
                                 fresh.dumps, fresh.indexes["sha256"].values,
@@ -130,8 +133,9 @@ class CorpusHolder:
 
 
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(content, separators=(",", ":")).encode()
-    return Response(body, status, {**SECURITY_HEADERS, **(headers or {})},
+    """`content` as JSON; a str is JSON text already."""
+    body = content if isinstance(content, str) else json.dumps(content, separators=(",", ":"))
+    return Response(body.encode(), status, {**SECURITY_HEADERS, **(headers or {})},
                     media_type="application/json")
 
 
@@ -206,11 +210,9 @@ def create_app(holder: CorpusHolder, limits: Limits = Limits()) -> FastAPI:
             items = await _body_items(request, "prefixes", lambda p: prefix_of(p) is not None,
                                       f"{PREFIX_HEX} lowercase hex characters")
             headers = spend(request, len(items))
-            corpus = holder.corpus
-            matches: list[dict[str, str]] = []
-            for p in dict.fromkeys(items):
-                matches += corpus.bucket("hmsl", int(p, 16))
-            return {"matches": matches}, headers, f" prefixes={len(items)}"
+            matches = holder.corpus.matches_json("hmsl", (int(p, 16) for p in
+                                                            dict.fromkeys(items)))
+            return f'{{"matches":[{matches}]}}', headers, f" prefixes={len(items)}"
         return await respond(request, "/v1/prefixes", handle)
 
     @app.post("/v1/hashes")
@@ -239,8 +241,9 @@ def create_app(holder: CorpusHolder, limits: Limits = Limits()) -> FastAPI:
             if number is None:
                 raise Problem(422, f"prefix: must be {PREFIX_HEX} lowercase hex characters")
             headers = spend(request, 1)
-            return ({"prefix": prefix, "scheme": "sha256",
-                     "matches": holder.corpus.bucket("sha256", number)}, headers, "")
+            matches = holder.corpus.matches_json("sha256", (number,))
+            return (f'{{"prefix":"{prefix}","scheme":"sha256","matches":[{matches}]}}',
+                    headers, "")
         shown = prefix if number is not None else "<invalid>"
         return await respond(request, f"/v1/range/{shown}", handle)
 
@@ -284,13 +287,16 @@ def _asset(assets: dict[str, bytes], name: str) -> Response:
 
 
 def serve(corpus: Corpus, host: str, port: int, limits: Limits, refresh: float = 10.0,
-          access_log: bool = True, ready: Callable[[str], None] | None = None) -> None:
+          access_log: bool = True, ready: Callable[[str], None] | None = None,
+          workers: int = 1) -> None:
     """Serve until SIGINT or SIGTERM. The socket is bound here, before uvicorn starts, so
     a port in use is a clear error and port 0 picks a free one; `ready` gets the base URL
-    once the socket listens."""
-    import socket
+    once the socket listens.
 
-    import uvicorn
+    workers > 1: the process forks after loading the corpus (the children share its pages)
+    and every process accepts on the one socket. Each keeps its own rate-limit counts and
+    reloads the corpus on its own; the children end with the parent."""
+    import socket
 
     _log_to_stderr(access_log)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -302,20 +308,55 @@ def serve(corpus: Corpus, host: str, port: int, limits: Limits, refresh: float =
     except OSError as e:
         sock.close()
         raise UsageError(f"cannot listen on {host}:{port} ({e.strerror})") from None
+    bound = sock.getsockname()[1]
+    children = [pid for pid in (_fork_worker(corpus, sock, limits, refresh)
+                                for _ in range(workers - 1)) if pid]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    if ready:
+        ready(f"http://{shown}:{bound}")
+    try:
+        _run(corpus, sock, limits, refresh)
+    finally:
+        sock.close()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _run(corpus: Corpus, sock: Any, limits: Limits, refresh: float) -> None:
+    """One process's server: its event loop, its corpus watcher, until a signal."""
+    import uvicorn
+
     holder = CorpusHolder(corpus, refresh)
     config = uvicorn.Config(create_app(holder, limits), log_level="warning", access_log=False,
                             server_header=False, proxy_headers=False, lifespan="off",
                             loop="uvloop", http="httptools", backlog=2048)
-    bound = sock.getsockname()[1]
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
-    if ready:
-        ready(f"http://{shown}:{bound}")
     holder.start()
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         holder.stop()
-        sock.close()
+
+
+def _fork_worker(corpus: Corpus, sock: Any, limits: Limits, refresh: float) -> int:
+    """Fork a worker that serves on `sock`: its pid in the parent, 0 never returned in the
+    child (it exits when its server stops)."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        with contextlib.suppress(OSError, AttributeError):  # Linux: end with the parent
+            import ctypes
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        _run(corpus, sock, limits, refresh)
+    except BaseException:  # noqa: BLE001 - a child must never return into the parent's code
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def _log_to_stderr(access_log: bool) -> None:

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import requests
 
 from tests.conftest import ROOT
 
@@ -23,7 +27,17 @@ def test_the_demo_runs_and_keeps_to_its_folder(tmp_path: Path) -> None:
     assert "dump 2 'paste AbC123': 12 credentials" in proc.stdout
     assert "release-cut.tar.gz!release-cut.tar: corrupt or truncated" in proc.stdout
     assert "7 dumps" in proc.stdout
+    assert "5 of 39 registered keys exposed" in proc.stdout  # match
+    assert proc.stdout.count("EXPOSED: the key and its secret are in") == 2  # local, server
+    assert "entries (hint + encrypted payload), padded" in proc.stdout
+    assert "leaks_count: 1 (count 2)" in proc.stdout  # ggshield, installed by make test
+    assert (out / "exposure-site" / "index.html").is_file()
     assert sorted(p.name for p in (out / "home").iterdir()) == ["incident.db"]
+    # the service it started is gone
+    url = re.search(r"serving on (http://127\.0\.0\.1:\d+)/", proc.stdout)
+    assert url is not None
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url.group(1) + "/healthz", timeout=5)
 
 
 def test_the_sample_data_is_what_the_generator_makes() -> None:

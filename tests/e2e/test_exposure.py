@@ -208,3 +208,44 @@ def test_serve_refuses_a_port_in_use(corpus: dict, tmp_path: Path) -> None:
         port = served.url.rsplit(":", 1)[1]
         second = run_incident("serve", "--port", port, env=corpus["env"], timeout=60)
         assert second.code == 2 and f"cannot listen on 127.0.0.1:{port}" in second.stderr
+
+
+def test_workers_share_the_port_and_end_with_the_server(corpus: dict, tmp_path: Path
+                                                        ) -> None:
+    leaked = hmsl(corpus["keys"][0])
+    with incident_serve(corpus["env"], tmp_path / "serve.log", "--workers", "2") as served:
+        children = _children(served.process.pid)
+        assert len(children) == 1
+        hints = set()
+        with requests.Session() as session:
+            for _ in range(20):  # new connections: the kernel hands them to either process
+                session.close()
+                answer = session.post(served.url + "/v1/prefixes",
+                                      json={"prefixes": [leaked.hex()[:5]]}, timeout=10)
+                assert answer.status_code == 200
+                hints.add(tuple(m["hint"] for m in answer.json()["matches"]))
+        assert len(hints) == 1  # both processes give the same bucket: one corpus key
+    for pid in children:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
+            assert time.monotonic() < deadline, "a worker outlived the server"
+            time.sleep(0.05)
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

@@ -10,17 +10,9 @@ SHA-256 may ever leave the page, and nothing may go anywhere but 127.0.0.1.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import re
-import secrets
-import socket
 import string
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +23,8 @@ import pytest
 
 from incident.secret import canonical
 from tests.canary import Canary
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_incident
+from tests.servers import incident_serve, static_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -40,77 +33,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 DUMP_NAME = "exposure-page-test-dump"
 STATIC = ROOT / "incident" / "exposure" / "static"
 RANGE_PATH = re.compile(r"/v1/range/([0-9a-f]{5})")
-WAIT_S = 10.0  # bound on every wait: server start, page load, a check
+WAIT_S = 10.0  # bound on every wait in the browser: page load, a check
 
 
 def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    """A subprocess on 127.0.0.1 whose output goes to files, read once it has stopped."""
-
-    proc: subprocess.Popen[bytes]
-    base: str
-    out: Path
-    err: Path
-
-    def output(self) -> str:
-        return (self.out.read_text("utf-8", "replace") + "\n"
-                + self.err.read_text("utf-8", "replace"))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-
-def start_server(args: list[str], url: str, logs: Path, env: dict[str, str]) -> Server:
-    """Start `args`, wait (bounded) until `url` answers 200, return it running."""
-    logs.mkdir(parents=True, exist_ok=True)
-    out, err = logs / "stdout.txt", logs / "stderr.txt"
-    with out.open("wb") as o, err.open("wb") as e:
-        proc = subprocess.Popen(args, stdout=o, stderr=e, stdin=subprocess.DEVNULL,
-                                cwd=ROOT, env={**os.environ, **env})
-    base = url[:url.index("/", len("http://"))] + "/"
-    server = Server(proc, base, out, err)
-    deadline = time.monotonic() + WAIT_S
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"{args[2:4]} exited with {proc.returncode}:\n"
-                                     + server.output()[-2000:])
-            try:
-                with urllib.request.urlopen(url, timeout=1) as r:
-                    if r.status == 200:
-                        return server
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{args[2:4]} did not answer {url} within {WAIT_S} s:\n"
-                                     + server.output()[-2000:])
-            time.sleep(0.05)
-    except BaseException:
-        server.stop()
-        raise
-
-
-def incident(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "incident", *args], capture_output=True,
-                          text=True, timeout=60, cwd=ROOT, env={**os.environ, **env},
-                          stdin=subprocess.DEVNULL)
 
 
 # ---- the corpus ----
@@ -147,11 +74,11 @@ def corpus(tmp_path: Path, canary: Canary) -> Corpus:
     dump.write_text("api_key,api_secret\n" + "".join(f"{k},{s}\n" for k, s in zip(keys, secs)))
     home = canary.watch(tmp_path / "home")
     env = {"INCIDENT_HOME": str(home)}
-    done = incident("ingest", "--json", "--exchange", "binance", "--name", DUMP_NAME,
-                    str(dump), env=env)
+    done = run_incident("ingest", "--json", "--exchange", "binance", "--name", DUMP_NAME,
+                        str(dump), env=env, input="")
     canary.record("ingest stdout", done.stdout)
     canary.record("ingest stderr", done.stderr)
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     assert '"credentials": 3' in done.stdout, done.stdout
     return Corpus(canary, home, env, keys, secs, clean)
 
@@ -162,7 +89,7 @@ def corpus(tmp_path: Path, canary: Canary) -> Corpus:
 def browser() -> Iterator[Any]:
     assert Path(CHROMIUM).is_file(), (
         f"{CHROMIUM} is missing: these tests drive Debian's Chromium "
-        "(install it: make browser, i.e. scripts/install-chromium)")
+        "(install it: make browser)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -258,12 +185,9 @@ def open_page(session: Session, url: str) -> None:
 
 def test_live_server_shows_exposure_and_receives_only_a_prefix(
         corpus: Corpus, session: Session, tmp_path: Path) -> None:
-    port = free_port()
-    server = start_server(
-        [sys.executable, "-m", "incident", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        f"http://127.0.0.1:{port}/healthz", tmp_path / "serve-logs", corpus.env)
-    try:
-        open_page(session, server.base)
+    with incident_serve(corpus.env, tmp_path / "serve.log") as served:
+        base = served.url + "/"
+        open_page(session, base)
         page = session.page
 
         # Privacy attributes of the input: nothing for spell-checkers, autofill or URLs.
@@ -308,7 +232,7 @@ def test_live_server_shows_exposure_and_receives_only_a_prefix(
         corpus.canary.record("page URL", page.url)
         for v in corpus.all_values:
             assert v[:12] not in shown and v[-12:] not in shown
-        assert page.url == server.base
+        assert page.url == base
         assert page.evaluate("() => document.cookie + localStorage.length + "
                              "sessionStorage.length") == "00"
         page.click("#clear")
@@ -316,9 +240,7 @@ def test_live_server_shows_exposure_and_receives_only_a_prefix(
         assert page.eval_on_selector_all("#results > *", "els => els.length") == 0
 
         session.leaks(corpus, [key, clean, wrapped, corpus.keys[2], corpus.secrets[2]])
-    finally:
-        server.stop()
-    printed = server.output()
+    printed = served.output()  # read once the server has stopped
     corpus.canary.record("serve output", printed)
     # The output was captured (its access log names the ranges asked for) and holds no
     # value and no full digest.
@@ -330,13 +252,9 @@ def test_live_server_shows_exposure_and_receives_only_a_prefix(
 
 def test_rate_limit_is_explained(corpus: Corpus, session: Session, tmp_path: Path) -> None:
     """Past the server's limit the page says how long to wait and asks for nothing more."""
-    port = free_port()
-    server = start_server(
-        [sys.executable, "-m", "incident", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--rate-limit", "2", "--rate-window", "600"],
-        f"http://127.0.0.1:{port}/healthz", tmp_path / "serve-logs", corpus.env)
-    try:
-        open_page(session, server.base)
+    with incident_serve(corpus.env, tmp_path / "serve.log",
+                        "--rate-limit", "2", "--rate-window", "600") as served:
+        open_page(session, served.url + "/")
         values = corpus.keys + corpus.clean[:1]  # 4 values: their ranges all differ
         assert len({sha256_hex(v)[:5] for v in values}) == 4
         results = session.check("\n".join(values))
@@ -349,19 +267,17 @@ def test_rate_limit_is_explained(corpus: Corpus, session: Session, tmp_path: Pat
         assert "Checked 4 values: 2 exposed, 0 not found, 2 not checked." in (
             session.page.inner_text("#status"))
         session.leaks(corpus, values[:3])
-    finally:
-        server.stop()
-    corpus.canary.record("serve output", server.output())
+    corpus.canary.record("serve output", served.output())
 
 
 def test_static_export_under_a_sub_path(corpus: Corpus, session: Session,
                                         tmp_path: Path) -> None:
     site = tmp_path / "site"
     out = corpus.canary.watch(site / "leaks" / "check")
-    done = incident("publish", str(out), env=corpus.env)
+    done = run_incident("publish", str(out), env=corpus.env, input="")
     corpus.canary.record("publish stdout", done.stdout)
     corpus.canary.record("publish stderr", done.stderr)
-    assert done.returncode == 0, done.stderr
+    assert done.code == 0, done.stderr
     assert (out / "index.html").is_file() and (out / "v1" / "range").is_dir()
 
     # A value that is in no dump and whose range the export does not have: a 404.
@@ -375,13 +291,9 @@ def test_static_export_under_a_sub_path(corpus: Corpus, session: Session,
         raise AssertionError("every random value's range was in the export")
     corpus.clean.append(clean)
 
-    port = free_port()
-    server = start_server(
-        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
-         "--directory", str(site)],
-        f"http://127.0.0.1:{port}/leaks/check/index.html", tmp_path / "http-logs", {})
-    try:
-        url = f"http://127.0.0.1:{port}/leaks/check/"
+    log = tmp_path / "http.log"  # outside the served folder
+    with static_server(site, log) as static:
+        url = static + "/leaks/check/"
         open_page(session, url)
         secret = corpus.secrets[0]
         results = session.check(f"{clean}\n`{secret}`")
@@ -405,9 +317,7 @@ def test_static_export_under_a_sub_path(corpus: Corpus, session: Session,
         assert insecure.is_disabled("#check")
         assert not any("/v1/" in r.url for r in session.requests[before:])
         insecure.close()
-    finally:
-        server.stop()
-    corpus.canary.record("http.server output", server.output())
+    corpus.canary.record("http.server output", log.read_text(errors="replace"))
 
 
 def test_canonical_form_is_pythons(session: Session, tmp_path: Path) -> None:
@@ -416,13 +326,8 @@ def test_canonical_form_is_pythons(session: Session, tmp_path: Path) -> None:
     site.mkdir()
     for name in ("index.html", "check.js", "style.css"):
         (site / name).write_bytes((STATIC / name).read_bytes())
-    port = free_port()
-    server = start_server(
-        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
-         "--directory", str(site)],
-        f"http://127.0.0.1:{port}/index.html", tmp_path / "logs", {})
-    try:
-        open_page(session, f"http://127.0.0.1:{port}/index.html")
+    with static_server(site, tmp_path / "http.log") as static:
+        open_page(session, static + "/index.html")
         edges = [
             "abc", "  abc  ", "\ufeffabc\ufeff", "\u200babc", "\x85abc\xa0",
             "' \"abc\" '", "'\u00a0abc'", "\"'`x`'\"", "'' ", "\t\n\x0b\x0c\r\x1c\x1f",
@@ -437,5 +342,3 @@ def test_canonical_form_is_pythons(session: Session, tmp_path: Path) -> None:
             "xs => xs.map(x => window.incidentExposure.canonical(x))", cases)
         wrong = [(c, j, canonical(c)) for c, j in zip(cases, js) if j != canonical(c)]
         assert not wrong, f"check.js differs from canonical() on {wrong[:5]}"
-    finally:
-        server.stop()

@@ -21,7 +21,8 @@ def test_a_payload_opens_only_under_its_fingerprint_and_has_one_size() -> None:
         crypto.NONCE + crypto.PAYLOAD_BLOCK + crypto.TAG)
     assert crypto.unseal(small, key) == {"c": 1, "l": None}
     assert crypto.unseal(small, other) is None
-    assert crypto.unseal(crypto.dummy()["payload"], key) is None
+    noise = base64.b64encode(os.urandom(len(base64.b64decode(small)))).decode()
+    assert crypto.unseal(noise, key) is None
     assert crypto.unseal("not base64!", key) is None
     assert crypto.hint(key) == hashlib.sha256(key).hexdigest()
 
@@ -84,3 +85,28 @@ def test_the_rate_limiter_spends_units_per_window() -> None:
     now[0] += 31  # a new window
     ok, headers = limiter.take("a", 5)
     assert ok and headers["RateLimit-Remaining"] == "0"
+
+
+def test_publish_every_prefix_writes_every_bucket_padded(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """--every-prefix: a file for every prefix, empty ones all dummies, all one size (the
+    prefix space cut to 8 bits here: 2**20 files would take minutes)."""
+    from pathlib import Path
+
+    from incident.exposure import publish as publishing
+    from incident.exposure.corpus import Corpus
+
+    monkeypatch.setattr(publishing, "PREFIX_BITS", 8)
+    leaked = bytes.fromhex("000ab" + "1" * 59)  # in bucket 0x000ab
+    index = build_index("sha256", [(1, leaked, None)])
+    corpus = Corpus(Path("/nonexistent"), {"sha256": index}, (1, 1, 1), 1)
+    corpus.document = lambda scheme, run: {"c": 1, "l": None}  # type: ignore[method-assign]
+    done = publishing.publish(corpus, tmp_path / "site", every_prefix=True)
+    files = sorted((tmp_path / "site" / "v1" / "range").iterdir())
+    assert done.buckets == 256 and [f.name for f in files] == [f"{n:05x}" for n in range(256)]
+    sizes = {f.stat().st_size for f in files}
+    assert len(sizes) == 1  # the same size whatever the bucket holds
+    bucket = json.loads((tmp_path / "site" / "v1" / "range" / "000ab").read_text())
+    mine = [m for m in bucket["matches"] if m["hint"] == crypto.hint(leaked)]
+    assert len(bucket["matches"]) == index.pad_to and len(mine) == 1
+    assert crypto.unseal(mine[0]["payload"], leaked) == {"c": 1, "l": None}
+    assert json.loads((tmp_path / "site" / "manifest.json").read_text())["every_prefix"]

@@ -28,6 +28,18 @@ def test_every_registered_scheme_resolves() -> None:
         assert scheme.name == name and len(scheme.digest("x")) == 32
 
 
+def test_hmsl_is_openssls_scrypt() -> None:
+    """libsodium's scrypt against the reference (OpenSSL's, as hashlib and ggshield run
+    it), on values of every length class and outside ASCII."""
+    import hashlib
+
+    from incident.fingerprint import HMSL_PEPPER
+
+    for value in ("", "a", "x" * 63, "y" * 64, "z" * 65, "k" * 1000, "clé-ключ-鍵"):
+        assert hmsl(value) == hashlib.scrypt(value.encode(), salt=HMSL_PEPPER, n=2048, r=8,
+                                             p=1, dklen=32)
+
+
 def test_hmsl_many_matches_one_by_one() -> None:
     values = [f"value-{i}" for i in range(40)]
     assert hmsl_many(values, workers=2) == [hmsl(v) for v in values]
