@@ -24,16 +24,16 @@ import argparse
 import json
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
 from common import alnum, run  # noqa: E402
+from loopback import incident_serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GGSHIELD = ROOT / ".venv-ggshield" / "bin" / "ggshield"
@@ -110,32 +110,15 @@ def bench_load(folder: Path, records: int, duration: int, prefixes: int,
         db.close()
     script = folder / f"prefixes-{prefixes}.lua"
     script.write_text(LUA % prefixes)
-    log = folder / "serve.log"
-    args = [sys.executable, "-m", "incident", "serve", "--port", "0", "--rate-limit",
-            str(10**12), "--workers", str(workers)] + ([] if access_log else
-                                                       ["--no-access-log"])
-    with open(log, "wb") as out:
-        server = subprocess.Popen(args, env=env, stdout=out, stderr=out,
-                                  stdin=subprocess.DEVNULL, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 120
-        while not (m := re.search(r"serving on (http://\S+)/ ", log.read_text())):
-            if server.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"incident serve did not start: {log.read_text()}")
-            time.sleep(0.1)
-        url = m.group(1)
+    args = ["--rate-limit", str(10**12), "--workers", str(workers)] + (
+        [] if access_log else ["--no-access-log"])
+    with incident_serve(args, env, folder / "serve.log", timeout=120) as (url, server):
         subprocess.run(["wrk", "-t1", "-c4", "-d2s", "-s", str(script),
                         url + "/v1/prefixes"], check=True, capture_output=True)  # warm-up
         out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s",
                               "--latency", "-s", str(script), url + "/v1/prefixes"],
                              check=True, capture_output=True, text=True).stdout
         rss = _peak_rss_mb(server.pid)  # the parent's (a worker's is about the same)
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
     return {"records": records, "values": 2 * records, "prefixes_per_request": prefixes,
             "connections": connections, "duration_s": duration, "workers": workers,
             "access_log": access_log,

@@ -11,15 +11,13 @@ import contextlib
 import csv
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from loopback import serve_pages  # scripts/loopback.py, beside this file
+from loopback import incident_serve, serve_pages  # scripts/loopback.py, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = "sample_dumps/registry"  # relative to ROOT, where the commands run
@@ -150,23 +148,12 @@ def _paste_site() -> contextlib.AbstractContextManager[str]:
 @contextlib.contextmanager
 def _exposure_service(out: Path) -> Iterator[str]:
     """`incident serve --port 0` for the length of the block; its URL."""
-    log = out / "serve.log"
     print("$ incident serve --port 0   (in the background; its log: demo-output/serve.log)",
           flush=True)
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "incident", "serve", "--port", "0"],
-                                stdout=sink, stderr=sink, env=ENV, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 60
-        while not (found := re.search(r"serving on (\S+)/ ", log.read_text())):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"demo failed: incident serve did not start: {log.read_text()}")
-            time.sleep(0.05)
-        print("  " + log.read_text().rstrip().replace("\n", "\n  "), flush=True)
-        yield found.group(1)
-    finally:
-        proc.terminate()
-        proc.wait(20)
+    with incident_serve([], ENV, out / "serve.log") as (url, _):
+        print("  " + (out / "serve.log").read_text().rstrip().replace("\n", "\n  "),
+              flush=True)
+        yield url
 
 
 def _show_bucket(url: str, key: str) -> None:

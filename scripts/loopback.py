@@ -1,12 +1,20 @@
-"""A real HTTP server on 127.0.0.1 serving fixed pages: the paste site of the demo and of
-the tests (the machine has no internet, and outside sites are never called)."""
+"""Real servers on 127.0.0.1 for the demo, the tests and the benchmarks: fixed pages (the
+paste site: the machine has no internet, and outside sites are never called), and
+`incident serve` as a child process."""
 
 from __future__ import annotations
 
 import contextlib
+import re
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 Pages = dict[str, tuple[str, bytes]]  # URL path -> (content type, body)
 
@@ -37,3 +45,29 @@ def serve_pages(pages: Pages) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextlib.contextmanager
+def incident_serve(args: list[str], env: Mapping[str, str], log: Path, timeout: float = 60
+                   ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`incident serve --port 0 ARGS` (its output into `log`) for the length of the block:
+    yields its base URL (read from its 'serving on' line) and the process, which is
+    stopped (SIGTERM, then SIGKILL) on the way out. RuntimeError if it does not start."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "incident", "serve", "--port", "0",
+                                 *args], stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=dict(env), cwd=ROOT)
+    try:
+        deadline = time.monotonic() + timeout
+        while not (found := re.search(r"serving on (http://\S+?)/ ", log.read_text())):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"incident serve did not start: {log.read_text()}")
+            time.sleep(0.05)
+        yield found.group(1), proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(20)

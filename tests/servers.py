@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
+from scripts import loopback
 
 ROOT = Path(__file__).resolve().parent.parent
 GGSHIELD = Path(os.environ.get("INCIDENT_TEST_GGSHIELD",
@@ -33,26 +34,12 @@ class Served:
 @contextlib.contextmanager
 def incident_serve(env: dict[str, str], log: Path, *args: str,
                    timeout: float = 60) -> Iterator[Served]:
-    """`incident serve --port 0 ARGS`, until the block ends; the URL is read from its
-    'serving on' line."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "incident", "serve", "--port", "0",
-                                 *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                env={**os.environ, **env})
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = re.search(r"serving on (http://127\.0\.0\.1:\d+)/", log.read_text())
-            if found:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"incident serve did not start: {log.read_text()}")
-            time.sleep(0.05)
-        served = Served(found.group(1), log, proc)
-        _wait_until_up(served.url + "/healthz", deadline)
+    """`incident serve --port 0 ARGS` until the block ends, answering /healthz."""
+    with loopback.incident_serve(list(args), {**os.environ, **env}, log, timeout) as (
+            url, proc):
+        served = Served(url, log, proc)
+        _wait_until_up(served.url + "/healthz", time.monotonic() + timeout)
         yield served
-    finally:
-        _stop(proc)
 
 
 @contextlib.contextmanager

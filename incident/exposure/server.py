@@ -31,7 +31,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from incident.errors import UsageError
+from incident.errors import UsageError, safe_traceback
 from incident.exposure.corpus import PREFIX_HEX, Corpus, prefix_of
 
 log = logging.getLogger("incident.exposure")
@@ -199,6 +199,9 @@ def create_app(holder: CorpusHolder, limits: Limits = Limits()) -> FastAPI:
             response = _json(content, 200, headers)
         except Problem as p:
             response = _json({"detail": p.detail}, p.status, p.headers)
+        except Exception as e:  # noqa: BLE001 - a bug: frames and type only, never values
+            log.error("internal error on %s %s\n%s", request.method, route, safe_traceback(e))
+            response = _json({"detail": "internal error"}, 500)
         if access.isEnabledFor(logging.INFO):
             access.info("%s %s %s %d %.1fms%s", _client(request), request.method, route,
                         response.status_code, (time.perf_counter() - started) * 1000, note)

@@ -20,13 +20,19 @@ from tests.conftest import run_incident
 from tests.e2e.test_prompt import run_with_prompts
 
 
-def test_every_command_leaves_no_plaintext(canary: Canary, tmp_path: Path) -> None:
-    inputs = tmp_path / "inputs"  # the test's own files hold the secrets: not watched
+def _workspace(canary: Canary, tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """inputs/ (the test's own files, which hold the secrets: not watched), and the data
+    directory and TMPDIR under watch; the environment that points the commands at them."""
+    inputs = tmp_path / "inputs"
     inputs.mkdir()
     home = canary.watch(tmp_path / "home")
     tmp = canary.watch(tmp_path / "tmp")
     tmp.mkdir()
-    env = {"INCIDENT_HOME": str(home), "TMPDIR": str(tmp)}
+    return inputs, home, {"INCIDENT_HOME": str(home), "TMPDIR": str(tmp)}
+
+
+def test_every_command_leaves_no_plaintext(canary: Canary, tmp_path: Path) -> None:
+    inputs, home, env = _workspace(canary, tmp_path)
     s = canary.secrets
 
     def incident(*args: object, input: str | None = None, expect: int = 0) -> None:
@@ -89,7 +95,7 @@ def test_every_command_leaves_no_plaintext(canary: Canary, tmp_path: Path) -> No
     incident("--debug", "keys", "remove", "stdin-key", "nobody", expect=3)
     incident("keys", "remove", "stdin-key", "typed-key")
 
-    assert (home / "incident.db").exists() and os.listdir(tmp) == []
+    assert (home / "incident.db").exists() and os.listdir(env["TMPDIR"]) == []
     # the fixture's teardown searches home, tmp and every recorded output
 
 
@@ -168,12 +174,7 @@ def test_ingest_leaves_no_plaintext(tmp_path: Path, monkeypatch) -> None:  # typ
 
     canary = Canary(count=60)
     s = canary.secrets
-    inputs = tmp_path / "inputs"
-    inputs.mkdir()
-    home = canary.watch(tmp_path / "home")
-    tmp = canary.watch(tmp_path / "tmp")
-    tmp.mkdir()
-    env = {"INCIDENT_HOME": str(home), "TMPDIR": str(tmp)}
+    inputs, home, env = _workspace(canary, tmp_path)
 
     def incident(*args: object, expect: int = 0) -> str:
         result = run_incident(*map(str, args), env=env)
@@ -280,7 +281,7 @@ def test_ingest_leaves_no_plaintext(tmp_path: Path, monkeypatch) -> None:  # typ
     incident("dumps", "remove", listed[0]["id"])
     incident("dumps", "list")
     canary.assert_clean()
-    assert os.listdir(tmp) == []
+    assert os.listdir(env["TMPDIR"]) == []
 
 
 def _expected_code(name: str, strict: bool = False) -> int:
@@ -304,15 +305,10 @@ def test_exposure_leaves_no_plaintext(tmp_path: Path) -> None:
 
     canary = Canary(count=8)
     s = canary.secrets
-    inputs = tmp_path / "inputs"
-    inputs.mkdir()
-    home = canary.watch(tmp_path / "home")
-    tmp = canary.watch(tmp_path / "tmp")
+    inputs, home, env = _workspace(canary, tmp_path)
     site = canary.watch(tmp_path / "site")
     logs = canary.watch(tmp_path / "logs")
-    tmp.mkdir()
     logs.mkdir()
-    env = {"INCIDENT_HOME": str(home), "TMPDIR": str(tmp)}
 
     def incident(*args: object, input: str | None = None, expect: int = 0) -> str:
         result = run_incident(*map(str, args), env=env, input=input)

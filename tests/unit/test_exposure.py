@@ -110,3 +110,46 @@ def test_publish_every_prefix_writes_every_bucket_padded(tmp_path, monkeypatch) 
     assert len(bucket["matches"]) == index.pad_to and len(mine) == 1
     assert crypto.unseal(mine[0]["payload"], leaked) == {"c": 1, "l": None}
     assert json.loads((tmp_path / "site" / "manifest.json").read_text())["every_prefix"]
+
+
+def test_a_bug_is_a_json_500_and_its_message_is_not_logged(caplog) -> None:  # type: ignore[no-untyped-def]
+    """The app on a real uvicorn (a thread, 127.0.0.1), over a corpus that fails."""
+    import logging
+    import socket
+    import threading
+    import time
+
+    import requests
+    import uvicorn
+
+    from incident.exposure.server import CorpusHolder, create_app
+
+    quoted = "-".join(["a value", "that must not be logged"])  # not in any source line
+
+    class Broken:
+        def matches_json(self, scheme: str, prefixes: object) -> str:
+            raise ValueError(quoted)
+
+    app = create_app(CorpusHolder(Broken(), 0))  # type: ignore[arg-type]
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with caplog.at_level(logging.ERROR, logger="incident.exposure"):
+            answer = requests.post(url + "/v1/prefixes", json={"prefixes": ["abcde"]},
+                                   timeout=10)
+        assert answer.status_code == 500 and answer.json() == {"detail": "internal error"}
+        assert "ValueError" in caplog.text and "(message withheld)" in caplog.text
+        assert quoted not in caplog.text + answer.text
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
