@@ -65,9 +65,14 @@ def incident_serve(args: list[str], env: Mapping[str, str], log: Path, timeout: 
             time.sleep(0.05)
         yield found.group(1), proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(20)
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 20) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(grace)

@@ -59,7 +59,7 @@ def static_server(folder: Path, log: Path, timeout: float = 30) -> Iterator[str]
         _wait_until_up(url + "/", time.monotonic() + timeout)
         yield url
     finally:
-        _stop(proc)
+        loopback.stop(proc)
 
 
 def _wait_until_up(url: str, deadline: float) -> None:
@@ -72,15 +72,6 @@ def _wait_until_up(url: str, deadline: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} did not answer")
         time.sleep(0.05)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 def ggshield(*args: str, env: dict[str, str], timeout: float = 120

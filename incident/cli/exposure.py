@@ -12,11 +12,11 @@ from incident.errors import ExitCode
 
 
 def _corpus(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from incident.exposure.corpus import Corpus
+    from incident.exposure.corpus import Corpus, padding_key
 
     with open_store(ctx) as store:  # creates or migrates it; the corpus reads it after
         path = store.path
-    return Corpus.load(path)
+    return Corpus.load(path, padding_key(path.parent))
 
 
 def serve_command(
@@ -25,8 +25,8 @@ def serve_command(
     port: int = typer.Option(8000, "--port", min=0, max=65535,
                              help="Port (0: any free one; the URL is printed)."),
     rate_limit: int = typer.Option(600, "--rate-limit", min=1, help="Lookups a client "
-                                   "(by address) may make per window: one per prefix, "
-                                   "hash or page query."),
+                                   "(by address; IPv6 by /64) may make per window: one per "
+                                   "prefix, hash or page query (per worker)."),
     rate_window: float = typer.Option(60.0, "--rate-window", min=1.0,
                                       help="The rate-limit window, in seconds."),
     refresh: float = typer.Option(10.0, "--refresh", min=0.0, help="Seconds between checks "
@@ -34,8 +34,8 @@ def serve_command(
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Processes serving "
                                 "the one port (each keeps its own rate-limit counts)."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log",
-                                    help="Log each request (route, status, time; a prefix "
-                                    "at most, never a full hash) to standard error."),
+                                    help="Log each request (client, route, status, time; "
+                                    "never a prefix or hash) to standard error."),
 ) -> int:
     """Serve the exposure service: HasMySecretLeaked's protocol for ggshield, and a web page
     where a browser checks a key by k-anonymity. Runs until Ctrl-C."""

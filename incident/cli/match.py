@@ -69,6 +69,7 @@ def _print_remote(remote: RemoteCheck) -> None:
         say("not found: the service knows no leak of this key or secret (it knows only the "
             "dumps it was given)")
         return
+
     what = {"both": "the key and its secret are", "key": "the key is",
             "secret": "the secret is"}[remote.components]
     say(f"EXPOSED: {what} in a leak. Revoke the key on the exchange now, then check the "
@@ -87,6 +88,9 @@ def _print_remote(remote: RemoteCheck) -> None:
             say(f"    and {document['more_dumps']} more dump(s)")
         if document.get("l"):
             say(f"    first published at {document['l'].get('u')}")
+    if remote.key and not remote.secret_checked:
+        say("  (the secret was not asked about: its prefix beside the key's would point at "
+            "one leaked record, and the key leaked, which is what counts)")
 
 
 def check_command(

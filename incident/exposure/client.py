@@ -2,10 +2,12 @@
 k-anonymity. For the key and for the secret, only the first five hex characters of the
 SHA-256 leave the machine (`GET URL/v1/range/<prefix>`); the bucket that comes back is
 searched and decrypted here. Works against `incident serve` and against an
-`incident publish` export on any static host."""
+`incident publish` export on any static host (its manifest.json is read first)."""
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +18,9 @@ from incident.exposure.corpus import PREFIX_HEX
 from incident.fingerprint import sha256
 from incident.secret import Secret
 
+MAX_ANSWER = 4 << 20  # bytes: a padded bucket is a few kilobytes
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
 
 @dataclass(frozen=True)
 class RemoteCheck:
@@ -23,6 +28,7 @@ class RemoteCheck:
     exchange: str | None
     key: dict[str, Any] | None  # the service's document about the key, if it leaked
     secret: dict[str, Any] | None
+    secret_checked: bool = False  # only when the key was not found (see check_remote)
 
     @property
     def components(self) -> str | None:
@@ -33,7 +39,8 @@ class RemoteCheck:
     def to_json(self) -> dict[str, Any]:
         return {"exposed": self.components is not None, "server": self.server,
                 "exchange": self.exchange, "components": self.components,
-                "key": self.key, "secret": self.secret}
+                "key": self.key, "secret": self.secret,
+                "secret_checked": self.secret_checked}
 
 
 def base_url(url: str) -> str:
@@ -43,46 +50,81 @@ def base_url(url: str) -> str:
         raise UsageError("--server: expected an http:// or https:// URL")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise UsageError("--server: a URL without user, query or fragment")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+        raise UsageError("--server: https:// for anything but this machine (over plain http "
+                         "anyone on the way could drop your entry from the answer)")
     return url if url.endswith("/") else url + "/"
 
 
 def check_remote(url: str, key: Secret, secret: Secret | None, exchange: str | None,
                  timeout: float = 30.0) -> RemoteCheck:
+    """The key is looked up first; the secret only when the key is not found. Two prefixes
+    from one client, 40 bits together, would point at one leaked record, and when the key
+    leaked, the answer (revoke it) is the same whatever its secret."""
     import requests
 
     base = base_url(url)
-    found: list[dict[str, Any] | None] = []
     with requests.Session() as session:
         session.headers["User-Agent"] = "incident-check"
-        for component in (key, secret):
-            if component is None:
-                found.append(None)
-                continue
-            digest = sha256(component.reveal())
-            found.append(_lookup(session, base, digest, timeout))
-            del digest
-    return RemoteCheck(base, exchange, found[0], found[1])
+        every_prefix = _manifest(session, base, timeout)
+        found_key = _lookup(session, base, sha256(key.reveal()), timeout, every_prefix)
+        found_secret = None
+        if found_key is None and secret is not None:
+            found_secret = _lookup(session, base, sha256(secret.reveal()), timeout,
+                                   every_prefix)
+    return RemoteCheck(base, exchange, found_key, found_secret,
+                       secret_checked=secret is not None and found_key is None)
 
 
-def _lookup(session: Any, base: str, digest: bytes, timeout: float) -> dict[str, Any] | None:
+def _get(session: Any, url: str, timeout: float) -> tuple[int, bytes, dict[str, str]]:
+    """GET without redirects, the body read up to MAX_ANSWER bytes, within `timeout`
+    seconds in all."""
     import requests
 
-    prefix = digest.hex()[:PREFIX_HEX]
+    deadline = time.monotonic() + timeout
     try:
-        response = session.get(f"{base}v1/range/{prefix}", timeout=timeout,
-                               allow_redirects=False)
+        with session.get(url, timeout=timeout, allow_redirects=False, stream=True) as answer:
+            body = bytearray()
+            for chunk in answer.iter_content(65536):
+                body += chunk
+                if len(body) > MAX_ANSWER:
+                    raise ServiceError(f"{url}: the answer is larger than {MAX_ANSWER} bytes")
+                if time.monotonic() > deadline:
+                    raise ServiceError(f"{url}: no complete answer within {timeout:g} s")
+            return answer.status_code, bytes(body), dict(answer.headers)
     except requests.RequestException as e:
-        raise ServiceError(f"{base}: cannot reach the service ({type(e).__name__})") from None
-    if response.status_code == 404:
-        return None  # a static export writes only the buckets that hold something
-    if response.status_code == 429:
-        wait = response.headers.get("Retry-After", "?")
-        raise ServiceError(f"{base}: rate limited; try again in {wait} s")
-    if response.status_code != 200:
-        raise ServiceError(f"{base}: the service answered HTTP {response.status_code}")
+        raise ServiceError(f"{url}: cannot reach the service ({type(e).__name__})") from None
+
+
+def _manifest(session: Any, base: str, timeout: float) -> bool:
+    """Make sure `base` is an exposure service (else a wrong URL would read as 'not
+    found' through its 404s); whether it has a bucket for every prefix."""
+    status, body, _ = _get(session, base + "manifest.json", timeout)
     try:
-        matches = response.json()["matches"]
-        entries = [(m["hint"], m["payload"]) for m in matches]
+        manifest = json.loads(body) if status == 200 else None
+    except ValueError:
+        manifest = None
+    if not isinstance(manifest, dict) or not str(manifest.get("tool", "")).startswith(
+            "incident") or manifest.get("scheme") != "sha256" \
+            or manifest.get("prefix_length") != PREFIX_HEX:
+        raise ServiceError(f"{base}: not an exposure service (no manifest.json from "
+                           "`incident serve` or `incident publish` there)")
+    return bool(manifest.get("every_prefix"))
+
+
+def _lookup(session: Any, base: str, digest: bytes, timeout: float, every_prefix: bool
+            ) -> dict[str, Any] | None:
+    prefix = digest.hex()[:PREFIX_HEX]
+    status, body, headers = _get(session, f"{base}v1/range/{prefix}", timeout)
+    if status == 404 and not every_prefix:
+        return None  # a static export writes only the buckets that hold something
+    if status == 429:
+        wait = headers.get("Retry-After", "?")
+        raise ServiceError(f"{base}: rate limited; try again in {wait} s")
+    if status != 200:
+        raise ServiceError(f"{base}: the service answered HTTP {status}")
+    try:
+        entries = [(m["hint"], m["payload"]) for m in json.loads(body)["matches"]]
     except (ValueError, KeyError, TypeError):
         raise ServiceError(f"{base}: not an exposure service's answer") from None
     mine = crypto.hint(digest)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import logging
 import os
 import sqlite3
 import threading
@@ -23,14 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from incident.errors import InputError
 from incident.exposure import crypto
 from incident.store.dumps import PASSPHRASE, PASSPHRASE_UNKNOWN
 
+log = logging.getLogger("incident.exposure")
 SCHEMES = ("sha256", "hmsl")
 PREFIX_HEX = 5
 PREFIX_BITS = 4 * PREFIX_HEX
 PAD_MIN = 4   # every bucket of a scheme has the same number of entries: at least this,
-PAD_STEP = 4  # and the largest real bucket rounded up to a multiple of this
+PAD_STEP = 4  # and the largest real bucket rounded up to a multiple of this,
+PAD_MAX = 64  # but no more (a dump of values made to share one prefix must not make
+# every answer huge); a bucket above it is logged at load
 MAX_DUMPS_SHOWN = 3  # in a payload (it must fit one PAYLOAD_BLOCK); the rest are counted
 CACHE = 200_000  # sealed entries kept (about 1 KB each)
 WEB_KINDS = ("web", "twitter")  # dumps whose source is a URL a client may be shown
@@ -60,6 +66,7 @@ class Index:
     starts: Any
     offsets: Any
     pad_to: int
+    largest: int  # real values in the fullest bucket
 
     @property
     def values(self) -> int:
@@ -121,32 +128,57 @@ def build_index(scheme: str, rows: Iterable[tuple[int, bytes | None, bytes | Non
     offsets = np.searchsorted(firsts, np.arange((1 << PREFIX_BITS) + 1), side="left")
     largest = int(np.diff(offsets).max()) if len(firsts) else 0
     pad_to = max(PAD_MIN, -(-largest // PAD_STEP) * PAD_STEP)
-    return Index(scheme, words, leaks, role, starts, offsets, pad_to)
+    return Index(scheme, words, leaks, role, starts, offsets, min(pad_to, PAD_MAX), largest)
 
 
-def data_version(conn: sqlite3.Connection) -> tuple[int, ...]:
-    """Changes whenever a dump is added or removed."""
-    row = conn.execute("SELECT coalesce(max(id), 0), count(*) FROM dumps").fetchone()
-    leaks = conn.execute("SELECT coalesce(max(id), 0) FROM leaks").fetchone()
-    return int(row[0]), int(row[1]), int(leaks[0])
+def data_version(conn: sqlite3.Connection) -> bytes:
+    """Changes whenever a dump is added or removed: a digest of every dump's id, SHA-256,
+    time and leak range (ids are reused after a removal, so counts and maxima are not
+    enough: remove a dump and ingest it again, and they come out the same)."""
+    digest = hashlib.sha256()
+    for row in conn.execute("SELECT id, sha256, ingested_at, first_leak, last_leak, hmsl"
+                            " FROM dumps ORDER BY id"):
+        digest.update(repr(tuple(bytes(v) if isinstance(v, bytes) else v for v in row))
+                      .encode())
+    return digest.digest()
+
+
+def padding_key(data_dir: Path) -> bytes:
+    """The secret the dummies and the payloads' nonces are made from: one per data
+    directory (a 0600 file in it), so that every worker, every reload, every restart and
+    `publish` pad a bucket the same way. Answers that differ only in their dummies would
+    tell them from the real entries."""
+    path = data_dir / "exposure.key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_bytes()
+        if len(key) != 32:
+            raise InputError(f"{path}: not a padding key (32 bytes); remove it to make a "
+                             "new one") from None
+        return key
+    key = os.urandom(32)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    return key
 
 
 class Corpus:
     """Both schemes' indexes over one snapshot of the store, and the entries clients get."""
 
-    def __init__(self, path: Path, indexes: dict[str, Index], version: tuple[int, ...],
-                 dumps: int, key: bytes | None = None) -> None:
+    def __init__(self, path: Path, indexes: dict[str, Index], version: bytes,
+                 dumps: int, key: bytes) -> None:
         self.path = path
         self.indexes = indexes
         self.version = version
         self.dumps = dumps
-        self.key = key or os.urandom(32)  # makes the dummies; never leaves the process (a
-        # reload keeps it, so workers and reloads all pad a bucket with the same dummies)
+        self.key = key  # padding_key(): never leaves the process
         self._cache: OrderedDict[tuple[str, int], tuple[str, str]] = OrderedDict()
+        self._documents: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
         self._local = threading.local()
 
     @classmethod
-    def load(cls, path: Path, key: bytes | None = None) -> Corpus:
+    def load(cls, path: Path, key: bytes) -> Corpus:
         conn = _reader(path)
         try:
             conn.execute("BEGIN")  # one snapshot for every read below
@@ -157,12 +189,26 @@ class Corpus:
                 where = " WHERE key_hmsl IS NOT NULL" if scheme == "hmsl" else ""
                 cur = conn.execute(f"SELECT id, {k}, {s} FROM leaks{where}")
                 indexes[scheme] = build_index(scheme, cur)
+                if indexes[scheme].pad_to > PAD_MAX:
+                    log.warning("%s: a bucket holds %d values; buckets are padded to %d "
+                                "only (a dump built to fill one prefix?)", scheme,
+                                indexes[scheme].largest, PAD_MAX)
             conn.execute("COMMIT")
         finally:
             conn.close()
         return cls(path, indexes, version, dumps, key)
 
+    def manifest(self, every_prefix: bool) -> dict[str, Any]:
+        """What clients read first (`manifest.json`) to know they reached a service."""
+        from incident import __version__
+
+        return {"tool": f"incident {__version__}", "scheme": "sha256",
+                "prefix_length": PREFIX_HEX,
+                "entries_per_bucket": min(self.indexes["sha256"].pad_to, PAD_MAX),
+                "every_prefix": every_prefix, "dumps": self.dumps}
+
     def stale(self) -> bool:
+        """Whether dumps were added or removed since the snapshot."""
         conn = self._conn()
         return data_version(conn) != self.version
 
@@ -172,12 +218,13 @@ class Corpus:
         answers would tell the real entries from the dummies), in hint order."""
         index = self.indexes[scheme]
         entries = [self.entry(scheme, run) for run in index.bucket(prefix)]
-        missing = index.pad_to - len(entries)
-        if missing > 0:  # one SHAKE stream makes a bucket's dummies, hints first
-            raw = hashlib.shake_256(self.key + scheme.encode() + prefix.to_bytes(3, "big")
-                                    ).digest(missing * (32 + PAYLOAD))
-            hints = raw[:missing * 32].hex()
-            payloads = base64.b64encode(raw[missing * 32:]).decode()  # PAYLOAD % 3 == 0:
+        missing = min(index.pad_to, PAD_MAX) - len(entries)
+        if missing > 0:  # SHAKE streams make a bucket's dummies: hints that stay, and
+            seed = self.key + scheme.encode() + prefix.to_bytes(3, "big")  # payloads that
+            hints = hashlib.shake_256(b"hint" + seed).hexdigest(missing * 32)  # change,
+            raw = hashlib.shake_256(b"payload" + self.version + seed  # as real ones do,
+                                    ).digest(missing * PAYLOAD)  # with the corpus
+            payloads = base64.b64encode(raw).decode()  # PAYLOAD % 3 == 0:
             step = PAYLOAD // 3 * 4  # each payload is a whole run of base64 characters
             entries += [(hints[i * 64:i * 64 + 64], payloads[i * step:i * step + step])
                         for i in range(missing)]
@@ -196,28 +243,51 @@ class Corpus:
         if cached is not None:
             return cached
         fingerprint = self.indexes[scheme].fingerprint(run)
+        # The nonce is derived (from the padding key, the corpus version and the value):
+        # every worker seals a value alike, and a new corpus changes every payload at once.
+        nonce = hmac.new(self.key, b"nonce" + self.version + scheme.encode() + fingerprint,
+                         "sha256").digest()[:crypto.NONCE]
         entry = (crypto.hint(fingerprint),
-                 crypto.seal(self.document(scheme, run), fingerprint))
+                 crypto.seal(self.document(scheme, run), fingerprint, nonce))
         self._cache[(scheme, run)] = entry
         if len(self._cache) > CACHE:
             self._cache.popitem(last=False)
         return entry
 
     def document(self, scheme: str, run: int) -> dict[str, Any]:
-        """What a holder of the value may read: HMSL's count and location, and more."""
-        leak_ids, roles = self.indexes[scheme].rows(run)
+        """What a holder of the value may read: HMSL's count and location, and more (read
+        once, then from the cache)."""
+        cached = self._documents.get((scheme, run))
+        if cached is None:
+            cached = self._documents[(scheme, run)] = self._read_document(scheme, run)
+            if len(self._documents) > CACHE:
+                self._documents.popitem(last=False)
+        return cached
+
+    def _read_document(self, scheme: str, run: int) -> dict[str, Any]:
+        index = self.indexes[scheme]
+        leak_ids, roles = index.rows(run)
+        fingerprint = index.fingerprint(run)
+        conn = self._conn()
         if scheme != "sha256":  # every sighting, also in dumps ingested without --hmsl:
-            column = ("key_sha256", "secret_sha256")[roles[0]]  # through the same value's
-            sha = self._conn().execute(f"SELECT {column} FROM leaks WHERE id = ?",  # sha256
-                                       (leak_ids[0],)).fetchone()
+            role = ("key", "secret")[roles[0]]  # through the same value's sha256
+            sha = conn.execute(f"SELECT {role}_sha256 FROM leaks WHERE id = ? AND"
+                               f" {role}_hmsl = ?", (leak_ids[0], fingerprint)).fetchone()
             same = self.indexes["sha256"].find(bytes(sha[0])) if sha else None
             if same is not None:
-                leak_ids, roles = self.indexes["sha256"].rows(same)
-        marks = ",".join("?" * len(leak_ids))
-        rows = self._conn().execute(
-            "SELECT l.exchange, l.flags, d.name, d.sha256, d.ingested_at, d.kind, d.source"
-            f" FROM leaks l JOIN dumps d ON d.id = l.dump_id WHERE l.id IN ({marks})"
-            " ORDER BY d.ingested_at, d.id", leak_ids).fetchall()
+                index, fingerprint = self.indexes["sha256"], bytes(sha[0])
+                leak_ids, roles = index.rows(same)
+        column = index.scheme
+        rows = []
+        for chunk in range(0, len(leak_ids), 500):  # the store may have changed since the
+            ids = leak_ids[chunk:chunk + 500]  # snapshot (ids are reused): only the rows
+            rows += conn.execute(  # that still hold this value count
+                "SELECT l.exchange, l.flags, d.name, d.sha256, d.ingested_at, d.kind,"
+                " d.source FROM leaks l JOIN dumps d ON d.id = l.dump_id"
+                f" WHERE l.id IN ({','.join('?' * len(ids))})"
+                f" AND (l.key_{column} = ? OR l.secret_{column} = ?)",
+                (*ids, fingerprint, fingerprint)).fetchall()
+        rows.sort(key=lambda r: r[4])
         exchanges = sorted({r[0] for r in rows} - {"unknown"})
         flags = [r[1] for r in rows]
         passphrase = (True if any(f & PASSPHRASE for f in flags) else
@@ -229,7 +299,7 @@ class Corpus:
                                                 "first_seen": seen[:19] + "Z"})
             if url is None and kind in WEB_KINDS:
                 url = source
-        document = {"c": len(leak_ids), "l": {"u": url} if url else None,
+        document = {"c": len(rows), "l": {"u": url} if url else None,
                     "roles": sorted({("key", "secret")[r] for r in roles}),
                     "exchanges": exchanges, "passphrase": passphrase,
                     "dumps": list(dumps.values())[:MAX_DUMPS_SHOWN],

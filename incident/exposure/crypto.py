@@ -38,9 +38,11 @@ def padded(document: dict[str, Any]) -> bytes:
     return raw + b" " * (size - len(raw))
 
 
-def seal(document: dict[str, Any], fingerprint: bytes) -> str:
-    """The payload of one entry, encrypted under its value's fingerprint."""
-    nonce = os.urandom(NONCE)
+def seal(document: dict[str, Any], fingerprint: bytes, nonce: bytes | None = None) -> str:
+    """The payload of one entry, encrypted under its value's fingerprint. A given nonce
+    must never seal two different documents under one fingerprint (the corpus derives
+    it from the value and the corpus version, whose document is fixed)."""
+    nonce = nonce or os.urandom(NONCE)
     sealed = AESGCM(fingerprint).encrypt(nonce, padded(document), None)
     return base64.b64encode(nonce + sealed).decode("ascii")
 

@@ -26,10 +26,18 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from incident import __version__
 from incident.errors import UsageError
 from incident.exposure.corpus import PREFIX_BITS, PREFIX_HEX, Corpus
 from incident.store.db import utc_now
+
+
+def _earlier_export(folder: Path) -> bool:
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and str(manifest.get("tool", "")).startswith(
+        "incident ") and manifest.get("scheme") == "sha256" and "published_at" in manifest
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,8 @@ def publish(corpus: Corpus, out: Path, force: bool = False,
         if not force:
             raise UsageError(f"{out}: already exists; choose a new folder, or --force to "
                              "replace an earlier export")
-        if any(out.iterdir()) and not (out / "manifest.json").is_file():
-            raise UsageError(f"{out}: not an earlier export (no manifest.json); not replaced")
+        if out.is_symlink() or (any(out.iterdir()) and not _earlier_export(out)):
+            raise UsageError(f"{out}: not an earlier export of incident's; not replaced")
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -68,19 +76,21 @@ def publish(corpus: Corpus, out: Path, force: bool = False,
             matches = corpus.matches_json("sha256", (number,))
             (folder / prefix).write_text(
                 f'{{"prefix":"{prefix}","scheme":"sha256","matches":[{matches}]}}')
-        manifest = {"tool": f"incident {__version__}", "published_at": utc_now()[:19] + "Z",
-                    "scheme": "sha256", "prefix_length": PREFIX_HEX,
-                    "entries_per_bucket": index.pad_to, "buckets": len(prefixes),
-                    "every_prefix": every_prefix, "dumps": corpus.dumps}
+        manifest = {**corpus.manifest(every_prefix), "buckets": len(prefixes),
+                    "published_at": utc_now()[:19] + "Z"}
         (work / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         for path in [work, *work.rglob("*")]:
             os.chmod(path, 0o755 if path.is_dir() else 0o644)  # for a web server to read
-        if out.exists():
+        if out.exists():  # two renames: a reader may see no export for that instant
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             out.rename(old)
-            work.rename(out)
-            shutil.rmtree(old)
+            try:
+                work.rename(out)
+            except BaseException:
+                old.rename(out)  # the earlier export back
+                raise
+            shutil.rmtree(old, ignore_errors=True)
         else:
             work.rename(out)
     except BaseException:

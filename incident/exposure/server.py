@@ -11,12 +11,14 @@ page itself at `/`.
 
 Every /v1 answer carries RateLimit-Limit, -Remaining and -Reset (ggshield reads them),
 and past the limit a 429. Bad input is a 4xx with a JSON `detail` that names the field
-and index, never the value. The access log shows a valid prefix, never a full hash.
+and index, never the value. The access log shows routes and counts, never a prefix or a
+hash: beside the client's address, a prefix says which bucket someone cared about.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -56,7 +58,8 @@ ASSET_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; cha
 @dataclass(frozen=True)
 class Limits:
     """A client (by address) may spend `rate` units per `window` seconds: a request to
-    /v1/range is one unit, one to /v1/prefixes or /v1/hashes one per item (at least 1)."""
+    /v1/range is one unit, one to /v1/prefixes or /v1/hashes one per item (at least 1,
+    charged before the body is read)."""
 
     rate: int = 600
     window: float = 60.0
@@ -140,7 +143,13 @@ def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "-"
+    """The client's address; an IPv6 one as its /64 (one host often has a whole /64, and
+    would otherwise be a new client at every address)."""
+    host = request.client.host if request.client else "-"
+    if ":" in host:
+        with contextlib.suppress(ValueError):
+            return str(ipaddress.IPv6Network(f"{host}/64", strict=False))
+    return host
 
 
 async def _body_items(request: Request, field: str, check: Callable[[str], bool],
@@ -156,8 +165,8 @@ async def _body_items(request: Request, field: str, check: Callable[[str], bool]
             raise Problem(413, f"request body larger than {MAX_BODY} bytes")
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise Problem(400, "request body is not JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise Problem(400, "request body is not JSON (or nested too deep)") from None
     if not isinstance(document, dict) or not isinstance(document.get(field), list):
         raise Problem(422, f"{field}: expected a JSON object with a list '{field}'")
     items: list[str] = document[field]
@@ -184,14 +193,14 @@ def create_app(holder: CorpusHolder, limits: Limits = Limits()) -> FastAPI:
 
     def spend(request: Request, units: int) -> dict[str, str]:
         """The rate-limit headers; a 429 Problem (carrying them) past the limit."""
-        allowed, headers = limiter.take(_client(request), max(1, units))
+        allowed, headers = limiter.take(_client(request), units)
         if not allowed:
             raise Problem(429, "rate limit reached; retry after the number of seconds in "
                                "Retry-After", headers)
         return headers
 
     async def respond(request: Request, route: str, handler: Handler) -> Response:
-        """Run a /v1 handler; log the route as given (a valid prefix at most)."""
+        """Run a /v1 handler; log the route (no prefix, no hash), status and time."""
         started = time.perf_counter()
         note = ""
         try:
@@ -210,9 +219,10 @@ def create_app(holder: CorpusHolder, limits: Limits = Limits()) -> FastAPI:
     @app.post("/v1/prefixes")
     async def prefixes(request: Request) -> Response:
         async def handle() -> tuple[Any, dict[str, str], str]:
+            spend(request, 1)  # before the body is read: a bad request costs too
             items = await _body_items(request, "prefixes", lambda p: prefix_of(p) is not None,
                                       f"{PREFIX_HEX} lowercase hex characters")
-            headers = spend(request, len(items))
+            headers = spend(request, max(0, len(items) - 1))
             matches = holder.corpus.matches_json("hmsl", (int(p, 16) for p in
                                                             dict.fromkeys(items)))
             return f'{{"matches":[{matches}]}}', headers, f" prefixes={len(items)}"
@@ -221,9 +231,10 @@ def create_app(holder: CorpusHolder, limits: Limits = Limits()) -> FastAPI:
     @app.post("/v1/hashes")
     async def hashes(request: Request) -> Response:
         async def handle() -> tuple[Any, dict[str, str], str]:
+            spend(request, 1)  # before the body is read: a bad request costs too
             items = await _body_items(request, "hashes", _is_hash,
                                       "64 lowercase hex characters")
-            headers = spend(request, len(items))
+            headers = spend(request, max(0, len(items) - 1))
             corpus = holder.corpus
             index = corpus.indexes["hmsl"]
             secrets = []
@@ -247,8 +258,7 @@ def create_app(holder: CorpusHolder, limits: Limits = Limits()) -> FastAPI:
             matches = holder.corpus.matches_json("sha256", (number,))
             return (f'{{"prefix":"{prefix}","scheme":"sha256","matches":[{matches}]}}',
                     headers, "")
-        shown = prefix if number is not None else "<invalid>"
-        return await respond(request, f"/v1/range/{shown}", handle)
+        return await respond(request, "/v1/range", handle)  # the prefix is not logged
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -256,16 +266,16 @@ def create_app(holder: CorpusHolder, limits: Limits = Limits()) -> FastAPI:
         return _json({"status": "ok", "dumps": corpus.dumps,
                       "values": {s: i.values for s, i in corpus.indexes.items()}})
 
+    @app.get("/manifest.json")
+    async def manifest() -> Response:
+        return _json(holder.corpus.manifest(every_prefix=True))
+
     @app.get("/")
     async def index() -> Response:
         return _asset(assets, "index.html")
 
     @app.get("/{name}")
     async def asset(name: str) -> Response:
-        return _asset(assets, name)
-
-    @app.get("/static/{name}")
-    async def static_asset(name: str) -> Response:
         return _asset(assets, name)
 
     return app
@@ -356,8 +366,10 @@ def _fork_worker(corpus: Corpus, sock: Any, limits: Limits, refresh: float) -> i
             import ctypes
             ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         _run(corpus, sock, limits, refresh)
-    except BaseException:  # noqa: BLE001 - a child must never return into the parent's code
-        code = 1
+    except BaseException as e:  # noqa: BLE001 - a child must never return into the parent's
+        code = 1  # code
+        with contextlib.suppress(Exception):
+            log.error("worker %d stopped: %s", os.getpid(), safe_traceback(e))
     finally:
         os._exit(code)
 

@@ -28,11 +28,12 @@ def test_the_demo_runs_and_keeps_to_its_folder(tmp_path: Path) -> None:
     assert "release-cut.tar.gz!release-cut.tar: corrupt or truncated" in proc.stdout
     assert "7 dumps" in proc.stdout
     assert "5 of 39 registered keys exposed" in proc.stdout  # match
-    assert proc.stdout.count("EXPOSED: the key and its secret are in") == 2  # local, server
+    assert "EXPOSED: the key and its secret are in 2 dumps" in proc.stdout  # local
+    assert "EXPOSED: the key is in a leak" in proc.stdout  # by k-anonymity, the key first
     assert "entries (hint + encrypted payload), padded" in proc.stdout
     assert "leaks_count: 1 (count 2)" in proc.stdout  # ggshield, installed by make test
     assert (out / "exposure-site" / "index.html").is_file()
-    assert sorted(p.name for p in (out / "home").iterdir()) == ["incident.db"]
+    assert sorted(p.name for p in (out / "home").iterdir()) == ["exposure.key", "incident.db"]
     # the service it started is gone
     url = re.search(r"serving on (http://127\.0\.0\.1:\d+)/", proc.stdout)
     assert url is not None

@@ -98,7 +98,7 @@ def test_publish_every_prefix_writes_every_bucket_padded(tmp_path, monkeypatch) 
     monkeypatch.setattr(publishing, "PREFIX_BITS", 8)
     leaked = bytes.fromhex("000ab" + "1" * 59)  # in bucket 0x000ab
     index = build_index("sha256", [(1, leaked, None)])
-    corpus = Corpus(Path("/nonexistent"), {"sha256": index}, (1, 1, 1), 1)
+    corpus = Corpus(Path("/nonexistent"), {"sha256": index}, b"version", 1, os.urandom(32))
     corpus.document = lambda scheme, run: {"c": 1, "l": None}  # type: ignore[method-assign]
     done = publishing.publish(corpus, tmp_path / "site", every_prefix=True)
     files = sorted((tmp_path / "site" / "v1" / "range").iterdir())
@@ -153,3 +153,34 @@ def test_a_bug_is_a_json_500_and_its_message_is_not_logged(caplog) -> None:  # t
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def test_publish_replaces_only_an_earlier_export(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    import pytest
+
+    from incident.errors import UsageError
+    from incident.exposure import publish as publishing
+    from incident.exposure.corpus import Corpus
+
+    corpus = Corpus(Path("/nonexistent"), {"sha256": build_index("sha256", [])}, b"v", 0,
+                    os.urandom(32))
+    site = tmp_path / "site"
+    publishing.publish(corpus, site)
+    (site / "stale.txt").write_text("from the export before")
+    with pytest.raises(UsageError, match="--force"):
+        publishing.publish(corpus, site)
+    publishing.publish(corpus, site, force=True)
+    assert not (site / "stale.txt").exists() and (site / "index.html").is_file()
+    other = tmp_path / "www"  # someone's web root that happens to have a manifest.json
+    other.mkdir()
+    (other / "manifest.json").write_text('{"name": "my app"}')
+    with pytest.raises(UsageError, match="not an earlier export"):
+        publishing.publish(corpus, other, force=True)
+    assert (other / "manifest.json").read_text() == '{"name": "my app"}'
+    link = tmp_path / "link"
+    link.symlink_to(site)
+    with pytest.raises(UsageError, match="not an earlier export"):
+        publishing.publish(corpus, link, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "site", "www"]

@@ -91,6 +91,32 @@
     return Math.max(0, Math.ceil((when - Date.now()) / 1000));
   }
 
+  // The service's manifest.json (incident serve answers it; incident publish writes it):
+  // a page opened at the wrong place would otherwise read every 404 as "not found".
+  var manifest = null;
+
+  async function loadManifest() {
+    if (manifest) { return manifest; }
+    var data = null;
+    try {
+      var response = await fetch("manifest.json", {
+        method: "GET", mode: "same-origin", cache: "no-store", credentials: "omit",
+        referrerPolicy: "no-referrer"
+      });
+      if (response.ok) { data = JSON.parse(await response.text()); }
+    } catch (err) {
+      data = null;
+    }
+    if (!data || typeof data.tool !== "string" || data.tool.indexOf("incident") !== 0 ||
+        data.scheme !== "sha256" || data.prefix_length !== PREFIX_LENGTH) {
+      throw new CheckError("This page is not where an exposure service is (no " +
+        "manifest.json beside it): nothing was checked. Open the page at the service's " +
+        "address.", true);
+    }
+    manifest = data;
+    return manifest;
+  }
+
   async function fetchBucket(prefix) {
     var controller = new AbortController();
     var timer = setTimeout(function () { controller.abort(); }, TIMEOUT_MS);
@@ -107,7 +133,7 @@
         referrerPolicy: "no-referrer",
         signal: controller.signal
       });
-      if (response.status === 404) {
+      if (response.status === 404 && !manifest.every_prefix) {
         // Static exports write only non-empty ranges: nothing leaked starts so.
         return [];
       }
@@ -461,6 +487,11 @@
       status.textContent = "Checking\u2026";
       var buckets = new Map();
       var stopped = null;
+      try {
+        await loadManifest();
+      } catch (err) {
+        stopped = err instanceof CheckError ? err.message : "The check failed in this browser.";
+      }
       var counts = { exposed: 0, clean: 0, error: 0 };
       for (var i = 0; i < parsed.items.length; i++) {
         var item = parsed.items[i];
