@@ -174,7 +174,6 @@ class Corpus:
         self.dumps = dumps
         self.key = key  # padding_key(): never leaves the process
         self._cache: OrderedDict[tuple[str, int], tuple[str, str]] = OrderedDict()
-        self._documents: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
         self._local = threading.local()
 
     @classmethod
@@ -255,16 +254,9 @@ class Corpus:
         return entry
 
     def document(self, scheme: str, run: int) -> dict[str, Any]:
-        """What a holder of the value may read: HMSL's count and location, and more (read
-        once, then from the cache)."""
-        cached = self._documents.get((scheme, run))
-        if cached is None:
-            cached = self._documents[(scheme, run)] = self._read_document(scheme, run)
-            if len(self._documents) > CACHE:
-                self._documents.popitem(last=False)
-        return cached
-
-    def _read_document(self, scheme: str, run: int) -> dict[str, Any]:
+        """What a holder of the value may read: HMSL's count and location, and more. Not
+        cached: the sealed entry is (a cache of dicts would be the garbage collector's to
+        walk, and its pauses showed in the service's p99)."""
         index = self.indexes[scheme]
         leak_ids, roles = index.rows(run)
         fingerprint = index.fingerprint(run)
