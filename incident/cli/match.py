@@ -88,6 +88,9 @@ def _print_remote(remote: RemoteCheck) -> None:
             say(f"    and {document['more_dumps']} more dump(s)")
         if document.get("l"):
             say(f"    first published at {document['l'].get('u')}")
+    if remote.exchange_agrees is False:
+        say(f"  (the dumps name another exchange than {remote.exchange}: the same key string "
+            "may be another account's, or the dump may be wrong)")
     if remote.key and not remote.secret_checked:
         say("  (the secret was not asked about: its prefix beside the key's would point at "
             "one leaked record, and the key leaked, which is what counts)")

@@ -36,9 +36,16 @@ class RemoteCheck:
             return "both"
         return "key" if self.key else "secret" if self.secret else None
 
+    @property
+    def exchange_agrees(self) -> bool | None:
+        """Whether the dumps name the exchange given (None: none given, or none named)."""
+        named = {ex for d in (self.key, self.secret) if d for ex in d.get("exchanges", [])}
+        return None if not self.exchange or not named else self.exchange in named
+
     def to_json(self) -> dict[str, Any]:
         return {"exposed": self.components is not None, "server": self.server,
-                "exchange": self.exchange, "components": self.components,
+                "exchange": self.exchange, "exchange_agrees": self.exchange_agrees,
+                "components": self.components,
                 "key": self.key, "secret": self.secret,
                 "secret_checked": self.secret_checked}
 

@@ -180,11 +180,14 @@ def test_check_against_the_service_and_a_static_export(corpus: dict, tmp_path: P
             assert (report["components"], report["secret"], report["secret_checked"]) == (
                 "key", None, False)
             assert report["key"]["exchanges"] == ["okx"] and report["key"]["roles"] == ["key"]
-            secret_only = run_incident("check", "--stdin", "--json", "--server", url,
-                                       env=env, input=f"{_value()}\n{secrets_[2]}\n\n")
+            assert report["exchange_agrees"] is None  # no --exchange given
+            secret_only = run_incident("check", "--stdin", "--json", "--exchange", "kraken",
+                                       "--server", url, env=env,
+                                       input=f"{_value()}\n{secrets_[2]}\n\n")
             report = json.loads(secret_only.stdout)
             assert secret_only.code == 1 and report["components"] == "secret"
             assert report["secret"]["c"] == 2 and report["secret_checked"]  # both dumps
+            assert report["exchange_agrees"] is False  # binance and okx, not kraken
             clean = run_incident("check", "--stdin", "--server", url, env=env,
                                  input=f"{_value()}\n\n\n")
             assert clean.code == 0 and "not found" in clean.stderr
