@@ -73,7 +73,7 @@ def import_(
     exchange: str | None = typer.Option(None, "--exchange",
                                         help="Exchange for rows (or files) that name none."),
     hmsl: bool = typer.Option(False, "--hmsl", help="Also compute HasMySecretLeaked "
-                              "fingerprints of plaintext rows (slow: about 400/s)."),
+                              "fingerprints of plaintext rows (slow: about 550/s)."),
     json_out: bool = JSON,
 ) -> None:
     """Import keys from a file, in one transaction: all rows or none."""

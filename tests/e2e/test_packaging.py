@@ -1,4 +1,5 @@
-"""A plain (non-editable) install carries playbooks/ and templates/ inside the package."""
+"""A plain (non-editable) install carries playbooks/, templates/ and the exposure page
+inside the package."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def test_the_wheel_ships_templates_and_playbooks(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "incident/templates/base.html.j2" in names
     assert "incident/playbooks/README.md" in names
+    for page in ("index.html", "check.js", "style.css"):  # what serve and publish hand out
+        assert f"incident/exposure/static/{page}" in names
     assert not [n for n in names if n.startswith(("tests/", "sample_dumps/", "benchmarks/"))]
 
     env_dir = tmp_path / "fresh"
