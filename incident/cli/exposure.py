@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from pathlib import Path
 
 import typer
 
 from incident.cli.output import emit_json, open_store, say
-from incident.errors import ExitCode
+from incident.errors import ExitCode, UsageError
 
 
 def _corpus(ctx: typer.Context):  # type: ignore[no-untyped-def]
@@ -33,6 +34,10 @@ def serve_command(
                                   "for new or removed dumps (0: never reload)."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Processes serving "
                                 "the one port (each keeps its own rate-limit counts)."),
+    trusted_proxy: list[str] = typer.Option([], "--trusted-proxy", metavar="ADDRESS",
+                                            help="A reverse proxy (TLS in front) whose "
+                                            "X-Forwarded-For names the client; repeat for "
+                                            "more."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log",
                                     help="Log each request (client, route, status, time; "
                                     "never a prefix or hash) to standard error."),
@@ -58,8 +63,14 @@ def serve_command(
         say("Ctrl-C stops it")
         sys.stderr.flush()
 
+    proxies = set()
+    for address in trusted_proxy:
+        try:
+            proxies.add(str(ipaddress.ip_address(address)))
+        except ValueError:
+            raise UsageError("--trusted-proxy: not an IP address") from None
     serve(corpus, host, port, Limits(rate_limit, rate_window), refresh, access_log, ready,
-          workers)
+          workers, frozenset(proxies))
     return ExitCode.OK
 
 

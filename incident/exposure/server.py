@@ -142,10 +142,16 @@ def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None
                     media_type="application/json")
 
 
-def _client(request: Request) -> str:
-    """The client's address; an IPv6 one as its /64 (one host often has a whole /64, and
-    would otherwise be a new client at every address)."""
+def _client(request: Request, proxies: frozenset[str]) -> str:
+    """The client's address: the peer's, or, when the peer is a trusted proxy, the last
+    address the proxy added to X-Forwarded-For (those before it are the client's to
+    forge). An IPv6 address counts as its /64: one host often has a whole /64, and would
+    otherwise be a new client at every address."""
     host = request.client.host if request.client else "-"
+    if host in proxies:
+        forwarded = request.headers.get("x-forwarded-for", "").rsplit(",", 1)[-1].strip()
+        with contextlib.suppress(ValueError):
+            host = str(ipaddress.ip_address(forwarded))
     if ":" in host:
         with contextlib.suppress(ValueError):
             return str(ipaddress.IPv6Network(f"{host}/64", strict=False))
@@ -185,7 +191,10 @@ def _is_hash(text: str) -> bool:
 Handler = Callable[[], Awaitable[tuple[Any, dict[str, str], str]]]
 
 
-def create_app(holder: CorpusHolder, limits: Limits = Limits()) -> FastAPI:
+def create_app(holder: CorpusHolder, limits: Limits = Limits(),
+               proxies: frozenset[str] = frozenset()) -> FastAPI:
+    """The app; `proxies`: addresses of reverse proxies whose X-Forwarded-For is believed
+    (for the rate limit and the log)."""
     app = FastAPI(title="incident exposure service", docs_url=None, redoc_url=None,
                   openapi_url=None)
     limiter = RateLimiter(limits)
@@ -193,7 +202,7 @@ def create_app(holder: CorpusHolder, limits: Limits = Limits()) -> FastAPI:
 
     def spend(request: Request, units: int) -> dict[str, str]:
         """The rate-limit headers; a 429 Problem (carrying them) past the limit."""
-        allowed, headers = limiter.take(_client(request), units)
+        allowed, headers = limiter.take(_client(request, proxies), units)
         if not allowed:
             raise Problem(429, "rate limit reached; retry after the number of seconds in "
                                "Retry-After", headers)
@@ -212,7 +221,8 @@ def create_app(holder: CorpusHolder, limits: Limits = Limits()) -> FastAPI:
             log.error("internal error on %s %s\n%s", request.method, route, safe_traceback(e))
             response = _json({"detail": "internal error"}, 500)
         if access.isEnabledFor(logging.INFO):
-            access.info("%s %s %s %d %.1fms%s", _client(request), request.method, route,
+            access.info("%s %s %s %d %.1fms%s", _client(request, proxies), request.method,
+                        route,
                         response.status_code, (time.perf_counter() - started) * 1000, note)
         return response
 
@@ -301,7 +311,7 @@ def _asset(assets: dict[str, bytes], name: str) -> Response:
 
 def serve(corpus: Corpus, host: str, port: int, limits: Limits, refresh: float = 10.0,
           access_log: bool = True, ready: Callable[[str], None] | None = None,
-          workers: int = 1) -> None:
+          workers: int = 1, proxies: frozenset[str] = frozenset()) -> None:
     """Serve until SIGINT or SIGTERM. The socket is bound here, before uvicorn starts, so
     a port in use is a clear error and port 0 picks a free one; `ready` gets the base URL
     once the socket listens.
@@ -322,13 +332,13 @@ def serve(corpus: Corpus, host: str, port: int, limits: Limits, refresh: float =
         sock.close()
         raise UsageError(f"cannot listen on {host}:{port} ({e.strerror})") from None
     bound = sock.getsockname()[1]
-    children = [pid for pid in (_fork_worker(corpus, sock, limits, refresh)
+    children = [pid for pid in (_fork_worker(corpus, sock, limits, refresh, proxies)
                                 for _ in range(workers - 1)) if pid]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     if ready:
         ready(f"http://{shown}:{bound}")
     try:
-        _run(corpus, sock, limits, refresh)
+        _run(corpus, sock, limits, refresh, proxies)
     finally:
         sock.close()
         for pid in children:
@@ -339,12 +349,14 @@ def serve(corpus: Corpus, host: str, port: int, limits: Limits, refresh: float =
                 os.waitpid(pid, 0)
 
 
-def _run(corpus: Corpus, sock: Any, limits: Limits, refresh: float) -> None:
+def _run(corpus: Corpus, sock: Any, limits: Limits, refresh: float,
+         proxies: frozenset[str]) -> None:
     """One process's server: its event loop, its corpus watcher, until a signal."""
     import uvicorn
 
     holder = CorpusHolder(corpus, refresh)
-    config = uvicorn.Config(create_app(holder, limits), log_level="warning", access_log=False,
+    config = uvicorn.Config(create_app(holder, limits, proxies), log_level="warning",
+                            access_log=False,
                             server_header=False, proxy_headers=False, lifespan="off",
                             loop="uvloop", http="httptools", backlog=2048)
     holder.start()
@@ -354,7 +366,8 @@ def _run(corpus: Corpus, sock: Any, limits: Limits, refresh: float) -> None:
         holder.stop()
 
 
-def _fork_worker(corpus: Corpus, sock: Any, limits: Limits, refresh: float) -> int:
+def _fork_worker(corpus: Corpus, sock: Any, limits: Limits, refresh: float,
+                 proxies: frozenset[str]) -> int:
     """Fork a worker that serves on `sock`: its pid in the parent, 0 never returned in the
     child (it exits when its server stops)."""
     pid = os.fork()
@@ -365,7 +378,7 @@ def _fork_worker(corpus: Corpus, sock: Any, limits: Limits, refresh: float) -> i
         with contextlib.suppress(OSError, AttributeError):  # Linux: end with the parent
             import ctypes
             ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        _run(corpus, sock, limits, refresh)
+        _run(corpus, sock, limits, refresh, proxies)
     except BaseException as e:  # noqa: BLE001 - a child must never return into the parent's
         code = 1  # code
         with contextlib.suppress(Exception):

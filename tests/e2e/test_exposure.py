@@ -287,3 +287,25 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_is_limited(corpus: dict,
+                                                                 tmp_path: Path) -> None:
+    def ask(url: str, forwarded: str) -> int:
+        return requests.get(f"{url}/v1/range/abcde", timeout=10,
+                            headers={"X-Forwarded-For": forwarded}).status_code
+
+    with incident_serve(corpus["env"], tmp_path / "proxied.log", "--rate-limit", "2",
+                        "--trusted-proxy", "127.0.0.1") as served:
+        # the proxy appends the address it saw; what comes before it the client may forge
+        assert [ask(served.url, f"1.1.1.{i}, 203.0.113.9") for i in range(3)] == [
+            200, 200, 429]
+        assert ask(served.url, "198.51.100.7") == 200  # another client
+        assert ask(served.url, "2001:db8::1") == 200
+        assert ask(served.url, "2001:db8::2") == 200  # the same /64 ...
+        assert ask(served.url, "2001:db8::3") == 429  # ... is one client
+        log = served.output()
+    assert "203.0.113.9 GET /v1/range 429" in log and "2001:db8::/64 GET" in log
+    with incident_serve(corpus["env"], tmp_path / "direct.log", "--rate-limit", "2") as served:
+        # not a trusted proxy: the header is the client's to forge, and is ignored
+        assert [ask(served.url, f"203.0.113.{i}") for i in range(3)] == [200, 200, 429]
