@@ -188,7 +188,7 @@ class Corpus:
                 where = " WHERE key_hmsl IS NOT NULL" if scheme == "hmsl" else ""
                 cur = conn.execute(f"SELECT id, {k}, {s} FROM leaks{where}")
                 indexes[scheme] = build_index(scheme, cur)
-                if indexes[scheme].pad_to > PAD_MAX:
+                if indexes[scheme].largest > PAD_MAX:
                     log.warning("%s: a bucket holds %d values; buckets are padded to %d "
                                 "only (a dump built to fill one prefix?)", scheme,
                                 indexes[scheme].largest, PAD_MAX)
@@ -203,7 +203,7 @@ class Corpus:
 
         return {"tool": f"incident {__version__}", "scheme": "sha256",
                 "prefix_length": PREFIX_HEX,
-                "entries_per_bucket": min(self.indexes["sha256"].pad_to, PAD_MAX),
+                "entries_per_bucket": self.indexes["sha256"].pad_to,
                 "every_prefix": every_prefix, "dumps": self.dumps}
 
     def stale(self) -> bool:
@@ -217,7 +217,7 @@ class Corpus:
         answers would tell the real entries from the dummies), in hint order."""
         index = self.indexes[scheme]
         entries = [self.entry(scheme, run) for run in index.bucket(prefix)]
-        missing = min(index.pad_to, PAD_MAX) - len(entries)
+        missing = index.pad_to - len(entries)
         if missing > 0:  # SHAKE streams make a bucket's dummies: hints that stay, and
             seed = self.key + scheme.encode() + prefix.to_bytes(3, "big")  # payloads that
             hints = hashlib.shake_256(b"hint" + seed).hexdigest(missing * 32)  # change,
@@ -242,12 +242,13 @@ class Corpus:
         if cached is not None:
             return cached
         fingerprint = self.indexes[scheme].fingerprint(run)
-        # The nonce is derived (from the padding key, the corpus version and the value):
-        # every worker seals a value alike, and a new corpus changes every payload at once.
-        nonce = hmac.new(self.key, b"nonce" + self.version + scheme.encode() + fingerprint,
-                         "sha256").digest()[:crypto.NONCE]
-        entry = (crypto.hint(fingerprint),
-                 crypto.seal(self.document(scheme, run), fingerprint, nonce))
+        # The nonce is derived from the padding key, the corpus version, the value and the
+        # plaintext itself (as SIV does): every worker seals a value alike, a new corpus
+        # changes every payload at once, and one nonce never seals two plaintexts.
+        plaintext = crypto.padded(self.document(scheme, run))
+        nonce = hmac.new(self.key, b"nonce" + self.version + scheme.encode() + fingerprint
+                         + plaintext, "sha256").digest()[:crypto.NONCE]
+        entry = (crypto.hint(fingerprint), crypto.seal(plaintext, fingerprint, nonce))
         self._cache[(scheme, run)] = entry
         if len(self._cache) > CACHE:
             self._cache.popitem(last=False)

@@ -38,12 +38,14 @@ def padded(document: dict[str, Any]) -> bytes:
     return raw + b" " * (size - len(raw))
 
 
-def seal(document: dict[str, Any], fingerprint: bytes, nonce: bytes | None = None) -> str:
-    """The payload of one entry, encrypted under its value's fingerprint. A given nonce
-    must never seal two different documents under one fingerprint (the corpus derives
-    it from the value and the corpus version, whose document is fixed)."""
+def seal(document: dict[str, Any] | bytes, fingerprint: bytes, nonce: bytes | None = None
+         ) -> str:
+    """The payload of one entry (a document, or its `padded` bytes), encrypted under its
+    value's fingerprint. A given nonce must never seal two different plaintexts under one
+    fingerprint: a random one, or one derived from the plaintext too (the corpus's)."""
     nonce = nonce or os.urandom(NONCE)
-    sealed = AESGCM(fingerprint).encrypt(nonce, padded(document), None)
+    plaintext = document if isinstance(document, bytes) else padded(document)
+    sealed = AESGCM(fingerprint).encrypt(nonce, plaintext, None)
     return base64.b64encode(nonce + sealed).decode("ascii")
 
 

@@ -184,3 +184,13 @@ def test_publish_replaces_only_an_earlier_export(tmp_path) -> None:  # type: ign
     with pytest.raises(UsageError, match="not an earlier export"):
         publishing.publish(corpus, link, force=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "site", "www"]
+
+
+def test_padding_is_capped_whatever_a_dump_crams_into_one_prefix() -> None:
+    from incident.exposure.corpus import PAD_MAX
+
+    crammed = [(i, bytes([0xAB, 0xCD, 0xE0 | i % 16]) + os.urandom(29), None)
+               for i in range(PAD_MAX + 6)]  # all in the bucket abcde
+    index = build_index("sha256", crammed)
+    assert index.pad_to == PAD_MAX and index.largest == PAD_MAX + 6
+    assert len(index.bucket(0xABCDE)) == PAD_MAX + 6
