@@ -76,8 +76,8 @@ def _wait_until_up(url: str, deadline: float) -> None:
 
 def ggshield(*args: str, env: dict[str, str], timeout: float = 120
              ) -> subprocess.CompletedProcess[str]:
-    """ggshield (its own virtual environment, made by the test set-up), anonymously, with
-    no home of the user's and no update check."""
+    """ggshield (its own virtual environment, made by the test set-up), anonymously: no
+    GITGUARDIAN_* variable of the caller's reaches it."""
     assert GGSHIELD.exists(), (f"{GGSHIELD} is missing: `make test` installs ggshield into "
                                ".venv-ggshield")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GITGUARDIAN")}

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from incident.errors import ServiceError, UsageError
 from incident.exposure import crypto
-from incident.exposure.corpus import PREFIX_HEX
+from incident.exposure.corpus import PREFIX_HEX, Corpus
 from incident.fingerprint import sha256
 from incident.secret import Secret
 
@@ -111,9 +111,7 @@ def _manifest(session: Any, base: str, timeout: float) -> bool:
         manifest = json.loads(body) if status == 200 else None
     except ValueError:
         manifest = None
-    if not isinstance(manifest, dict) or not str(manifest.get("tool", "")).startswith(
-            "incident") or manifest.get("scheme") != "sha256" \
-            or manifest.get("prefix_length") != PREFIX_HEX:
+    if not Corpus.is_manifest(manifest):
         raise ServiceError(f"{base}: not an exposure service (no manifest.json from "
                            "`incident serve` or `incident publish` there)")
     return bool(manifest.get("every_prefix"))

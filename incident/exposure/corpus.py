@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from incident.errors import InputError
 from incident.exposure import crypto
@@ -82,6 +82,12 @@ class Index:
     def bucket(self, prefix: int) -> range:
         """The runs (distinct values) whose fingerprints start with `prefix`."""
         return range(int(self.offsets[prefix]), int(self.offsets[prefix + 1]))
+
+    def filled(self) -> list[int]:
+        """The prefixes that hold at least one value."""
+        import numpy as np
+
+        return list(np.flatnonzero(np.diff(self.offsets)).tolist())
 
     def find(self, fingerprint: bytes) -> int | None:
         """The run of a full fingerprint, or None."""
@@ -205,6 +211,13 @@ class Corpus:
                 "prefix_length": PREFIX_HEX,
                 "entries_per_bucket": self.indexes["sha256"].pad_to,
                 "every_prefix": every_prefix, "dumps": self.dumps}
+
+    @staticmethod
+    def is_manifest(document: object) -> TypeGuard[dict[str, Any]]:
+        """Whether a parsed manifest.json is one of ours (serve's or publish's)."""
+        return isinstance(document, dict) and str(document.get("tool", "")).startswith(
+            "incident ") and document.get("scheme") == "sha256" \
+            and document.get("prefix_length") == PREFIX_HEX
 
     def stale(self) -> bool:
         """Whether dumps were added or removed since the snapshot."""

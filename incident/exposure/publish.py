@@ -36,8 +36,7 @@ def _earlier_export(folder: Path) -> bool:
         manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(manifest, dict) and str(manifest.get("tool", "")).startswith(
-        "incident ") and manifest.get("scheme") == "sha256" and "published_at" in manifest
+    return Corpus.is_manifest(manifest) and "published_at" in manifest
 
 
 @dataclass(frozen=True)
@@ -68,9 +67,7 @@ def publish(corpus: Corpus, out: Path, force: bool = False,
         folder = work / "v1" / "range"
         folder.mkdir(parents=True)
         index = corpus.indexes["sha256"]
-        prefixes = range(1 << PREFIX_BITS) if every_prefix else sorted(
-            {int.from_bytes(index.fingerprint(run)[:3], "big") >> 4
-             for run in range(index.values)})
+        prefixes = range(1 << PREFIX_BITS) if every_prefix else index.filled()
         for number in prefixes:
             prefix = f"{number:0{PREFIX_HEX}x}"
             matches = corpus.matches_json("sha256", (number,))

@@ -35,13 +35,13 @@ from fastapi.responses import Response
 
 from incident.errors import UsageError, safe_traceback
 from incident.exposure.corpus import PREFIX_HEX, Corpus, prefix_of
+from incident.fingerprint import HEX64
 
 log = logging.getLogger("incident.exposure")
 access = logging.getLogger("incident.exposure.access")
 
 MAX_BODY = 64 * 1024
 MAX_ITEMS = 100
-HEX64 = frozenset("0123456789abcdef")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -185,7 +185,7 @@ async def _body_items(request: Request, field: str, check: Callable[[str], bool]
 
 
 def _is_hash(text: str) -> bool:
-    return len(text) == 64 and not set(text) - HEX64
+    return HEX64.fullmatch(text) is not None  # lowercase only, as HMSL sends them
 
 
 Handler = Callable[[], Awaitable[tuple[Any, dict[str, str], str]]]
