@@ -53,12 +53,12 @@ def test_mypy_strict() -> None:
 
 
 def test_the_cli_starts_without_its_heavy_libraries() -> None:
-    """numpy, bs4, openpyxl, tweepy, pandas and the exposure service's libraries load when
-    a command needs them, not at start-up:
+    """numpy, bs4, openpyxl, tweepy, pandas, the exposure service's libraries, ccxt and
+    keyring load when a command needs them, not at start-up:
     each costs every command (and the ingest benchmark) a tenth of a second."""
     code = ("import sys, incident.cli; "
             "print(sorted({'numpy', 'bs4', 'openpyxl', 'tweepy', 'pandas', 'fastapi', 'uvicorn', "
-            "'cryptography'} & set(sys.modules)))")
+            "'cryptography', 'ccxt', 'keyring'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"

@@ -12,11 +12,12 @@ from typing import Any
 import typer
 
 from incident import __version__
-from incident.cli import dumps, keys
+from incident.cli import dumps, exchange, keys
 from incident.cli.exposure import publish_command, serve_command
 from incident.cli.ingest import ingest_command
 from incident.cli.match import check_command, match_command
 from incident.cli.output import Context, err_console
+from incident.cli.sim import sim_exchange_command
 from incident.errors import ExitCode, IncidentError, OutputClosed, safe_traceback
 from incident.settings import Settings
 
@@ -44,6 +45,12 @@ app.command("match")(match_command)
 app.command("check")(check_command)
 app.command("serve")(serve_command)
 app.command("publish")(publish_command)
+app.command("sim-exchange")(sim_exchange_command)
+app.command("audit-key")(exchange.audit_key_command)
+app.command("snapshot")(exchange.snapshot_command)
+app.command("revoke")(exchange.revoke_command)
+app.command("restrict")(exchange.restrict_command)
+app.command("verify-revoked")(exchange.verify_revoked_command)
 
 
 def _version(value: bool) -> None:

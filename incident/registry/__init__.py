@@ -27,7 +27,7 @@ from incident.store import keys as sql
 from incident.store.db import utc_now
 from incident.streams import Send, child_streams, rebatched
 
-__all__ = ["ImportResult", "RegisteredKey", "add_key", "check_names", "import_file",
+__all__ = ["ImportResult", "RegisteredKey", "add_key", "check_names", "get_key", "import_file",
            "list_keys", "remove_keys"]
 
 BATCH = 10_000
@@ -315,6 +315,13 @@ def list_keys(store: Store, exchange: str | None = None) -> Generator[Registered
     ex = resolve(exchange) if exchange else None
     for row in sql.iter_keys(store.conn, ex):
         yield RegisteredKey.from_row(row)
+
+
+def get_key(store: Store, label: str) -> RegisteredKey:
+    """The key registered under `label`, or UnknownLabel."""
+    for row in sql.iter_keys(store.conn, label=label):
+        return RegisteredKey.from_row(row)
+    raise UnknownLabel(f"no key labelled {label!r}: register it first (incident keys add)")
 
 
 def remove_keys(store: Store, labels: list[str]) -> int:

@@ -129,13 +129,17 @@ def holder(conn: sqlite3.Connection, column: str,
     return None if row is None else (row[0], row[1], row[2], dict(zip(IDENTITY, row[3:])))
 
 
-def iter_keys(conn: sqlite3.Connection, exchange: str | None = None) -> Iterator[KeyRow]:
+def iter_keys(conn: sqlite3.Connection, exchange: str | None = None,
+              label: str | None = None) -> Iterator[KeyRow]:
     sql = (f"SELECT {', '.join('k.' + c for c in IDENTITY)}, s.kind, s.file, k.source_line,"
            " s.started_at FROM keys k JOIN key_sources s ON s.id = k.source_id")
-    args: tuple[str, ...] = ()
-    if exchange:
-        sql += " WHERE k.exchange = ?"
-        args = (exchange,)
+    where, args = [], []
+    for column, value in (("exchange", exchange), ("label", label)):
+        if value is not None:
+            where.append(f"k.{column} = ?")
+            args.append(value)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
     yield from conn.execute(sql + " ORDER BY k.label", args)
 
 

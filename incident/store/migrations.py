@@ -128,4 +128,38 @@ MIGRATIONS: list[str] = [
         CHECK (secret_hmsl IS NULL OR length(secret_hmsl) = 32);
     ALTER TABLE dumps ADD COLUMN hmsl INTEGER NOT NULL DEFAULT 0;  -- 1: leaks have them
     """,
+    # 5: the audit log (append-only; each entry chained to the one before by SHA-256) and
+    # the snapshots taken of accounts (their files live under snapshots/)
+    """
+    CREATE TABLE audit_log (
+        id          INTEGER PRIMARY KEY,
+        at          TEXT    NOT NULL,      -- UTC
+        actor       TEXT    NOT NULL,      -- the OS user
+        action      TEXT    NOT NULL,      -- audit-key | snapshot | revoke | restrict | ...
+        phase       TEXT    NOT NULL CHECK (phase IN ('start', 'end', 'read')),
+        label       TEXT,
+        exchange    TEXT,
+        key_prefix  TEXT,                  -- the first 12 hex of the key's sha256
+        outcome     TEXT,
+        detail      TEXT    NOT NULL,      -- canonical JSON: what was asked and answered
+        prev_sha256 TEXT    NOT NULL,      -- the entry before's sha256 (64 zeros for the first)
+        sha256      TEXT    NOT NULL       -- of this entry's canonical JSON
+    );
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TABLE snapshots (
+        id          INTEGER PRIMARY KEY,
+        label       TEXT    NOT NULL,
+        exchange    TEXT    NOT NULL,
+        path        TEXT    NOT NULL,      -- relative to the data directory
+        since       TEXT    NOT NULL,
+        until       TEXT    NOT NULL,
+        taken_at    TEXT    NOT NULL,
+        sha256      TEXT    NOT NULL,      -- of snapshot.json
+        counts      TEXT    NOT NULL       -- JSON
+    );
+    CREATE INDEX snapshots_label ON snapshots (label, taken_at);
+    """,
 ]

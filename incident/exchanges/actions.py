@@ -1,0 +1,166 @@
+"""The exchange actions behind `audit-key`, `snapshot`, `revoke`, `restrict` and
+`verify-revoked`: connect, act, and record in the audit log. No printing, no prompting.
+
+Every action is logged with its raw responses' hashes. A write is logged `start` before its
+call and `end` after it (outcome, or the failure), so a run killed between the two is
+visible, and the connector checks the key's state before writing again: revoking twice
+changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from incident import audit
+from incident.exchanges import connect
+from incident.exchanges import snapshot as snapshots
+from incident.exchanges.http import Pacer, Recorder
+from incident.exchanges.interface import (ActionResult, Connector, Credential, ExchangeError,
+                                          KeyAudit, Restriction, SubAccount, Verification)
+from incident.registry.interface import RegisteredKey
+from incident.store import Store
+
+
+@dataclass(frozen=True)
+class Target:
+    """A registered key, its credential for this run, and (for a sub-account key) the
+    master key that manages it."""
+
+    key: RegisteredKey
+    cred: Credential = field(repr=False)
+    sub: SubAccount | None = field(default=None, repr=False)
+    base_url: str | None = None
+    timeout: float = 10.0
+    pacer: Pacer | None = field(default=None, compare=False)  # shared in a bulk run
+
+    def recorder(self) -> Recorder:
+        values = [self.cred.key, self.cred.secret, self.cred.passphrase]
+        if self.sub is not None:
+            values += [self.sub.master.key, self.sub.master.secret, self.sub.master.passphrase]
+        return Recorder(v.reveal() for v in values if v is not None)
+
+    def connector(self) -> Connector:
+        return connect(self.key.exchange, self.recorder(), base_url=self.base_url,
+                       timeout=self.timeout, pacer=self.pacer)
+
+    def log(self, store: Store, action: str, phase: str, outcome: str | None,
+            detail: dict[str, Any], responses: Iterable[Any] = ()) -> None:
+        if self.sub is not None:
+            detail = {**detail, "master": self.sub.master_label,
+                      "sub_account": self.sub.account}
+        if self.base_url is not None:
+            detail = {**detail, "base_url": self.base_url}
+        with store.write() as conn:
+            audit.append(conn, action=action, phase=phase, label=self.key.label,
+                         exchange=self.key.exchange,
+                         key_sha256=self.key.key_sha256 or self.key.key_hmsl,
+                         outcome=outcome, detail=detail, responses=responses)
+
+
+def audit_key(store: Store, target: Target) -> KeyAudit:
+    try:
+        result = target.connector().audit(target.key.label, target.cred)
+    except ExchangeError as e:
+        target.log(store, "audit-key", "read", "failed", _failure(e))
+        raise
+    target.log(store, "audit-key", "read", "ok", {"risk": list(result.risk)},
+               result.responses)
+    return result
+
+
+def verify(store: Store, target: Target) -> Verification:
+    try:
+        result = target.connector().verify_revoked(target.key.label, target.cred)
+    except ExchangeError as e:
+        target.log(store, "verify-revoked", "read", "failed", _failure(e))
+        raise
+    target.log(store, "verify-revoked", "read", "revoked" if result.revoked else "live",
+               {"endpoint": result.endpoint, "code": result.code}, result.responses)
+    return result
+
+
+def revoke(store: Store, target: Target, *, dry_run: bool = False) -> ActionResult:
+    connector = target.connector()
+    return _write(store, target, "revoke", dry_run, lambda: connector.revoke(
+        target.key.label, target.cred, sub=target.sub, dry_run=dry_run))
+
+
+def restrict(store: Store, target: Target, restriction: Restriction, *,
+             dry_run: bool = False) -> ActionResult:
+    connector = target.connector()
+    return _write(store, target, "restrict", dry_run, lambda: connector.restrict(
+        target.key.label, target.cred, restriction, sub=target.sub, dry_run=dry_run))
+
+
+def _write(store: Store, target: Target, action: str, dry_run: bool,
+           run: Any) -> ActionResult:
+    if dry_run:
+        result: ActionResult = run()
+        target.log(store, action, "read", "dry-run", {"would": list(result.calls)},
+                   result.responses)
+        return result
+    target.log(store, action, "start", None, {})
+    try:
+        result = run()
+    except Exception as e:
+        target.log(store, action, "end", "failed", _failure(e))
+        raise
+    target.log(store, action, "end", result.outcome,
+               {"method": result.method, "calls": list(result.calls)}, result.responses)
+    return result
+
+
+def take_snapshot(store: Store, target: Target, *, since: dt.datetime, until: dt.datetime,
+                  symbols: Iterable[str] = ()) -> tuple[snapshots.Snapshot, Path]:
+    """Snapshot the account, write it under the data directory, and record it."""
+    recorder = target.recorder()
+    try:
+        snap = snapshots.take(target.key.exchange, target.key.label, target.cred,
+                              since_ms=_ms(since), until_ms=_ms(until),
+                              base_url=target.base_url, symbols=symbols, recorder=recorder,
+                              timeout=max(target.timeout, 15.0))
+    except ExchangeError as e:
+        target.log(store, "snapshot", "read", "failed", _failure(e))
+        raise
+    root = store.path.parent / "snapshots"
+    path = snapshots.save(snap, root)
+    try:
+        _record_snapshot(store, target, snap, path)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)  # the files and the record, or neither
+        raise
+    return snap, path
+
+
+def _record_snapshot(store: Store, target: Target, snap: snapshots.Snapshot,
+                     path: Path) -> None:
+    digest = snapshots.digest(path)
+    rel = str(path.relative_to(store.path.parent))
+    with store.write() as conn:
+        conn.execute("INSERT INTO snapshots (label, exchange, path, since, until, taken_at,"
+                     " sha256, counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (snap.label, snap.exchange, rel, snap.since, snap.until, snap.taken_at,
+                      digest, json.dumps(snap.counts())))
+        audit.append(conn, action="snapshot", phase="read", label=snap.label,
+                     exchange=snap.exchange,
+                     key_sha256=target.key.key_sha256 or target.key.key_hmsl, outcome="ok",
+                     detail={"path": rel, "sha256": digest, "since": snap.since,
+                             "until": snap.until, "counts": snap.counts()},
+                     responses=snap.responses)
+
+
+def _failure(e: Exception) -> dict[str, Any]:
+    detail: dict[str, Any] = {"error": type(e).__name__}
+    if isinstance(e, ExchangeError):
+        detail.update(endpoint=e.endpoint, code=e.code)
+    return detail
+
+
+def _ms(when: dt.datetime) -> int:
+    return int(when.timestamp() * 1000)

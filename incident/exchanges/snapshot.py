@@ -1,0 +1,247 @@
+"""A snapshot of an account through ccxt, kept as evidence.
+
+What it fetches: balances, open orders, deposits and withdrawals; then, for every symbol the
+account held or traded, its orders and trades in the window, and public 1-minute candles
+from 30 minutes before to 30 minutes after each run of fills. "Held or traded": spot pairs
+whose base and quote both appear in the account (balances, including the zero balances an
+exchange lists, deposits, withdrawals, open orders), plus any `symbols` asked for.
+
+Every raw answer is kept with its SHA-256, endpoint and fetch time. A snapshot is written to
+`$INCIDENT_HOME/snapshots/LABEL/TIME/` in one piece (a temporary directory renamed into
+place), so a run that fails leaves nothing half-written:
+
+    snapshot.json    what was asked, the parsed data, and the list of raw responses
+    raw/NNNN.json    each raw response body, exactly as kept (hashed as is)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from incident.exchanges import data
+from incident.exchanges.http import Recorder, utc_now
+from incident.exchanges.interface import Credential, RawResponse, response_json
+
+PAGE = 1000
+CANDLE_MARGIN_MS = 30 * 60_000
+MINUTE_MS = 60_000
+BYBIT_SPAN_MS = 7 * 86_400_000  # Bybit's execution list spans at most 7 days per call
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    exchange: str
+    label: str
+    since: str
+    until: str
+    taken_at: str
+    symbols: tuple[str, ...]
+    data: dict[str, Any] = field(repr=False)
+    responses: tuple[RawResponse, ...] = field(repr=False)
+
+    def counts(self) -> dict[str, int]:
+        d = self.data
+        return {"balances": len(d["balances"]), "open_orders": len(d["open_orders"]),
+                "orders": len(d["orders"]), "trades": len(d["trades"]),
+                "deposits": len(d["deposits"]), "withdrawals": len(d["withdrawals"]),
+                "candles": sum(len(c) for c in d["candles"].values()),
+                "responses": len(self.responses)}
+
+    def document(self) -> dict[str, Any]:
+        return {"exchange": self.exchange, "label": self.label, "since": self.since,
+                "until": self.until, "taken_at": self.taken_at, "symbols": list(self.symbols),
+                "counts": self.counts(), "data": self.data,
+                "responses": [{**response_json(r), "file": f"raw/{i:04d}.json"}
+                              for i, r in enumerate(self.responses, 1)]}
+
+
+def iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _lean(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ccxt structures without their `info` (the raw answer is kept whole elsewhere)."""
+    return [{k: v for k, v in item.items() if k != "info"} for item in items]
+
+
+def take(exchange_id: str, label: str, cred: Credential, *, since_ms: int, until_ms: int,
+         base_url: str | None = None, symbols: Iterable[str] = (),
+         recorder: Recorder | None = None, timeout: float = 15.0,
+         sleep: Callable[[float], None] | None = None) -> Snapshot:
+    recorder = recorder or Recorder()
+    taken_at = utc_now()
+    extra = {"sleep": sleep} if sleep else {}
+    retry = data.Retrying(exchange_id, recorder, **extra)  # type: ignore[arg-type]
+    with data.connected(exchange_id, cred, recorder, base_url=base_url,
+                        timeout=timeout) as ex:
+        def call(what: str, fn: Callable[[], Any]) -> Any:
+            return retry(what, fn, lambda: getattr(ex, "last_response_headers", None))
+
+        markets = call("load_markets", ex.load_markets)
+        balance = call("fetch_balance", ex.fetch_balance)
+        deposits = call("fetch_deposits", lambda: ex.fetch_deposits(None, since_ms)) \
+            if ex.has.get("fetchDeposits") else []
+        withdrawals = call("fetch_withdrawals", lambda: ex.fetch_withdrawals(None, since_ms)) \
+            if ex.has.get("fetchWithdrawals") else []
+        open_orders = call("fetch_open_orders", ex.fetch_open_orders)
+
+        assets = {c for c in balance.get("total", {})}
+        assets |= {t.get("currency") for t in (*deposits, *withdrawals) if t.get("currency")}
+        wanted = {o["symbol"] for o in open_orders if o.get("symbol")} | set(symbols)
+        for sym, m in markets.items():
+            if m.get("spot") and m.get("base") in assets and m.get("quote") in assets:
+                wanted.add(sym)
+        wanted = {s for s in wanted if s in markets}
+
+        trades: list[dict[str, Any]] = []
+        orders: list[dict[str, Any]] = []
+        if exchange_id == "binance":
+            for sym in sorted(wanted):
+                trades += _binance_paged(call, ex.fetch_my_trades, "fetch_my_trades", sym,
+                                         since_ms, until_ms, "fromId")
+                orders += _binance_paged(call, ex.fetch_orders, "fetch_orders", sym,
+                                         since_ms, until_ms, "orderId")
+        else:
+            trades = _windowed(call, ex, "fetch_my_trades", wanted, since_ms, until_ms)
+            if ex.has.get("fetchOrders"):
+                orders = _windowed(call, ex, "fetch_orders", wanted, since_ms, until_ms)
+            elif ex.has.get("fetchClosedOrders"):
+                orders = _windowed(call, ex, "fetch_closed_orders", wanted, since_ms, until_ms)
+        trades.sort(key=lambda t: (t.get("timestamp") or 0, str(t.get("id"))))
+        orders.sort(key=lambda o: (o.get("timestamp") or 0, str(o.get("id"))))
+
+        candles: dict[str, list[list[float]]] = {}
+        by_symbol: dict[str, list[int]] = {}
+        for t in trades:
+            by_symbol.setdefault(t["symbol"], []).append(int(t["timestamp"]))
+        for sym, stamps in sorted(by_symbol.items()):
+            rows: list[list[float]] = []
+            for start, end in _spans(stamps):
+                rows += _candles(call, ex, sym, start, end)
+            candles[sym] = rows
+
+    total = {k: v for k, v in balance.get("total", {}).items()}
+    balances = {c: {"total": total.get(c), "free": balance.get("free", {}).get(c),
+                    "used": balance.get("used", {}).get(c)} for c in sorted(total)}
+    snapshot_data = {
+        "balances": balances,
+        "open_orders": _lean(open_orders),
+        "orders": _lean(orders),
+        "trades": _lean(trades),
+        "deposits": _lean(deposits),
+        "withdrawals": _lean(withdrawals),
+        "candles": candles,
+    }
+    return Snapshot(exchange_id, label, iso(since_ms), iso(until_ms), taken_at,
+                    tuple(sorted(wanted)), snapshot_data, recorder.take())
+
+
+def _binance_paged(call: Callable[[str, Callable[[], Any]], Any], fetch: Any, what: str,
+                   symbol: str, since_ms: int, until_ms: int, id_param: str
+                   ) -> list[dict[str, Any]]:
+    """Binance's way through a long history: the first page by time, then by id (so fills
+    sharing a millisecond are never skipped), until a page is short or passes `until`."""
+    out: list[dict[str, Any]] = []
+    page = call(what, lambda: fetch(symbol, since_ms, PAGE, {"until": until_ms}))
+    while True:
+        out += [x for x in page if since_ms <= (x.get("timestamp") or 0) <= until_ms]
+        if len(page) < PAGE or (page[-1].get("timestamp") or 0) > until_ms:
+            return out
+        next_id = int(page[-1]["id"]) + 1
+        page = call(what, lambda: fetch(symbol, None, PAGE, {id_param: next_id}))
+
+
+def _windowed(call: Callable[[str, Callable[[], Any]], Any], ex: Any, what: str,
+              symbols: set[str], since_ms: int, until_ms: int) -> list[dict[str, Any]]:
+    """Exchanges that list every symbol at once, a bounded span at a time, through ccxt's
+    own pagination."""
+    fetch = getattr(ex, what)
+    seen: dict[str, dict[str, Any]] = {}
+    start = since_ms
+    while start <= until_ms:
+        end = min(until_ms, start + BYBIT_SPAN_MS - 1)
+        params = {"paginate": True, "paginationCalls": 1000, "until": end}
+        for item in call(what, lambda: fetch(None, start, None, params)):
+            if item.get("symbol") in symbols or not symbols:
+                seen[str(item.get("id"))] = item
+        start = end + 1
+    return list(seen.values())
+
+
+def _spans(stamps: list[int]) -> list[tuple[int, int]]:
+    """Minute-aligned spans covering each fill +-30 minutes, overlapping spans merged."""
+    spans: list[tuple[int, int]] = []
+    for t in sorted(stamps):
+        lo = (t - CANDLE_MARGIN_MS) // MINUTE_MS * MINUTE_MS
+        hi = (t + CANDLE_MARGIN_MS) // MINUTE_MS * MINUTE_MS
+        if spans and lo <= spans[-1][1] + MINUTE_MS:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+        else:
+            spans.append((lo, hi))
+    return spans
+
+
+def _candles(call: Callable[[str, Callable[[], Any]], Any], ex: Any, symbol: str,
+             start: int, end: int) -> list[list[float]]:
+    rows: list[list[float]] = []
+    since = start
+    while since <= end:
+        page = call("fetch_ohlcv", lambda: ex.fetch_ohlcv(symbol, "1m", since, PAGE,
+                                                          {"until": end}))
+        page = [r for r in page if since <= r[0] <= end]
+        if not page:
+            break
+        rows += page
+        since = int(page[-1][0]) + MINUTE_MS
+    return rows
+
+
+def save(snapshot: Snapshot, root: Path) -> Path:
+    """Write the snapshot under root/LABEL/TIME/ in one piece; its directory."""
+    stamp = snapshot.taken_at.replace(":", "").replace("-", "").replace(".", "")
+    final = root / _safe(snapshot.label) / stamp
+    final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
+    try:
+        (tmp / "raw").mkdir()
+        for i, r in enumerate(snapshot.responses, 1):
+            (tmp / "raw" / f"{i:04d}.json").write_bytes(r.body)
+        doc = json.dumps(snapshot.document(), indent=1, sort_keys=True, ensure_ascii=False)
+        (tmp / "snapshot.json").write_text(doc + "\n", encoding="utf-8")
+        for path in (tmp / "raw", tmp / "snapshot.json"):
+            _fsync(path)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256((path / "snapshot.json").read_bytes()).hexdigest()
+
+
+def _safe(label: str) -> str:
+    """A label as one path component (labels may hold '/' or start with '.')."""
+    keep = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in label)
+    return keep.lstrip(".") or "_"
+
+
+def _fsync(path: Path) -> None:
+    targets = list(path.iterdir()) if path.is_dir() else [path]
+    for p in targets:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
