@@ -32,7 +32,7 @@ T = TypeVar("T")
 OPTIONS: dict[str, dict[str, Any]] = {
     "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False,
                 "fetchCurrencies": False, "warnOnFetchOpenOrdersWithoutSymbol": False},
-    "bybit": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
+    "bybit": {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot"},
     "okx": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
     "kucoin": {"fetchCurrencies": False},
     "gate": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
