@@ -137,7 +137,7 @@ class Retrying:
                     raise RateLimited(f"rate limited for more than {self.max_wait:.0f} s",
                                       exchange=self.exchange_id, endpoint=what) from None
                 self._sleep(wait)
-            except (ccxt.NetworkError, ccxt.ExchangeNotAvailable, requests.RequestException) as e:
+            except (ccxt.OperationFailed, requests.RequestException) as e:  # retryable kinds
                 failures += 1
                 if failures >= self.attempts:
                     raise ExchangeError(f"{type(e).__name__} after {failures} attempts",

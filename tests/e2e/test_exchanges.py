@@ -182,3 +182,78 @@ def test_an_unreachable_exchange_exits_4_and_records_nothing_half(cli, registere
     with Store.open(Settings(home)) as store:
         assert store.conn.execute("SELECT count(*) FROM snapshots").fetchone()[0] == 0
         assert [e["outcome"] for e in audit.entries(store.conn)] == ["failed"]
+
+
+def fault(sim: dict[str, Any], path: str, *, status: int = 0, delay: float = 0,
+          count: int = 1, method: str = "GET") -> None:
+    requests.post(sim["url"] + "/_sim/faults", json={"method": method, "path": path,
+                  "status": status, "delay": delay, "count": count}, timeout=10)
+
+
+@pytest.fixture
+def no_faults(sim: dict[str, Any]) -> Iterator[None]:
+    yield
+    requests.delete(sim["url"] + "/_sim/faults", timeout=10)
+
+
+def test_5xx_and_timeouts_are_retried(cli, sim, registered, no_faults) -> None:  # type: ignore[no-untyped-def]
+    victim = account(sim, exchange="binance", role="victim", kind="master")
+    fault(sim, "/sapi/v1/account/apiRestrictions", status=503, count=2)
+    r = run(cli, registered, sim, "audit-key", victim["label"], "--json")
+    assert r.code == 0, r.stderr
+    fault(sim, "/sapi/v1/account/apiRestrictions", delay=2.5)
+    r = run(cli, registered, sim, "audit-key", victim["label"], "--timeout", "1")
+    assert r.code == 0, r.stderr
+    fault(sim, "/api/v3/account", status=502, count=2)  # ccxt's calls: the same rules
+    r = run(cli, registered, sim, "snapshot", victim["label"], "--since", "2022-12-19",
+            "--until", "2022-12-21")
+    assert r.code == 0, r.stderr
+
+
+def test_5xx_every_time_exits_4_and_the_log_says_so(cli, sim, registered, home: Path,  # type: ignore[no-untyped-def]
+                                                    no_faults) -> None:
+    victim = account(sim, exchange="binance", role="victim", kind="master")
+    fault(sim, "/sapi/v1/account/apiRestrictions", status=503, count=4)
+    r = run(cli, registered, sim, "audit-key", victim["label"])
+    assert r.code == 4
+    assert r.stderr.strip() == ("error: binance GET /sapi/v1/account/apiRestrictions: "
+                                "HTTP 503 after 4 attempts")
+    fault(sim, "/api/v3/account", status=500, count=4)
+    r = run(cli, registered, sim, "snapshot", victim["label"])
+    assert r.code == 4 and "after 4 attempts" in r.stderr
+    with Store.open(Settings(home)) as store:
+        assert [(e["action"], e["outcome"], e["detail"].get("code"))
+                for e in audit.entries(store.conn)] == [
+            ("audit-key", "failed", "503"), ("snapshot", "failed", None)]
+        assert store.conn.execute("SELECT count(*) FROM snapshots").fetchone()[0] == 0
+    assert not list((home / "snapshots").rglob("snapshot.json")) \
+        if (home / "snapshots").exists() else True
+
+
+def test_auth_errors_are_not_retried(cli, sim, registered) -> None:  # type: ignore[no-untyped-def]
+    bystander = [a for a in sim["accounts"] if a["role"] == "bystander"
+                 and a["exchange"] == "binance"][1]  # bound to 203.0.113.10: -2015 here
+    before = stats(sim)["errors"].get("binance:-2015", 0)
+    r = run(cli, registered, sim, "audit-key", bystander["label"])
+    assert r.code == 4 and "-2015" in r.stderr
+    assert stats(sim)["errors"]["binance:-2015"] == before + 1
+
+
+def test_429_waits_for_retry_after(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    accounts = tmp_path / "accounts.json"
+    with loopback.sim_exchange(["--accounts-file", str(accounts), "--rate-limit", "100",
+                                "--rate-window", "1", "--victims", "2", "--subaccounts", "1",
+                                "--busy-trades", "0", "--no-access-log"], os.environ,
+                               tmp_path / "sim.log") as (url, _):
+        sim = {"url": url, "accounts": json.loads(accounts.read_text())["accounts"]}
+        creds = tmp_path / "c.csv"
+        victim = account(sim, exchange="binance", role="victim", kind="master")
+        creds.write_text("exchange,label,api_key,api_secret\n" + ",".join(
+            [victim["exchange"], victim["label"], victim["api_key"], victim["api_secret"]])
+            + "\n")
+        assert cli("keys", "import", creds).code == 0
+        r = run(cli, creds, sim, "snapshot", victim["label"], "--since", "2022-12-17",
+                "--until", "2022-12-21", "--json")
+        assert r.code == 0, r.stderr
+        assert stats(sim)["rate_limited"] > 0  # ccxt ran into the limit and waited it out
+        assert json.loads(r.stdout)["counts"]["trades"] > 0

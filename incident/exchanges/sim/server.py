@@ -52,6 +52,9 @@ A request counts for an account when it carries that account's key (alive or del
 not counted); `restrictions` counts IP or read-only restrictions that succeeded. Keys are
 named by label only, here and in the access log. `POST /_sim/reset-stats` zeroes it all.
 
+`POST /_sim/faults` injects failures for tests (see `Faults`): a 5xx, or a delay past a
+client's timeout, for the next N requests to one path.
+
 The access log (logger `incident.sim.access`) has the method, the path without its query
 (a query holds a signature), the status, the time and the account's label; never a header.
 
@@ -64,6 +67,7 @@ startTime..endTime to 24 hours (Bybit's 7- and 30-day limits are kept); keys do 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -284,6 +288,7 @@ class Sim:
         self.lock = threading.Lock()
         self.limiter = Limiter(config.rate_limit, config.rate_window)
         self.stats = Stats()
+        self.faults = Faults()
         self.live = {a.label: Live(a) for a in world.accounts}
         self.by_key = {a.api_key: self.live[a.label] for a in world.accounts}
         self.next_order = {e: max((o.id for a in world.accounts if a.exchange == e
@@ -435,7 +440,7 @@ def create_app(sim: Sim) -> FastAPI:
     def handle(method: str, path: str, query: str, body: bytes, headers: Any,
                client: str) -> Reply:
         if path.startswith("/_sim/"):
-            return _own(sim, method, path)
+            return _own(sim, method, path, body)
         dialect = next((d for prefixes, d in dialects if path.startswith(prefixes)), None)
         if dialect is None:
             return Reply(404, b'{"detail":"not found"}', {})
@@ -479,6 +484,12 @@ def create_app(sim: Sim) -> FastAPI:
         body = await request.body()
         scope = request.scope
         client = request.client.host if request.client else "-"
+        fault = sim.faults.take(request.method, scope["path"])
+        if fault is not None:  # an injected failure, before anything is counted
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.status:
+                return Response(FAULT_BODY, fault.status, media_type="application/json")
         reply = handle(request.method, scope["path"], scope["query_string"].decode("latin-1"),
                        body, request.headers, client)
         if access.isEnabledFor(logging.INFO):
@@ -491,7 +502,63 @@ def create_app(sim: Sim) -> FastAPI:
     return app
 
 
-def _own(sim: Sim, method: str, path: str) -> Reply:
+FAULT_BODY = b'{"code":-1001,"msg":"Internal error; unable to process your request."}'
+
+
+@dataclass
+class Fault:
+    method: str
+    path: str
+    status: int  # 0: answer normally after the delay
+    delay: float
+    count: int
+
+
+class Faults:
+    """Injected failures for tests: the next `count` requests to METHOD PATH wait `delay`
+    seconds, then get `status` (a 5xx) instead of an answer, or are answered normally.
+    `POST /_sim/faults` with {"method", "path", "status", "delay", "count"} adds one;
+    `DELETE /_sim/faults` clears them."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self.served = 0
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, method: str, path: str) -> Fault | None:
+        if not self._faults:
+            return None
+        with self._lock:
+            for f in self._faults:
+                if f.count > 0 and f.method == method and f.path == path:
+                    f.count -= 1
+                    self.served += 1
+                    return f
+        return None
+
+
+def _own(sim: Sim, method: str, path: str, body: bytes = b"") -> Reply:
+    if path == "/_sim/faults":
+        if method == "DELETE":
+            sim.faults.clear()
+            return Reply(200, b"{}", {})
+        if method == "POST":
+            try:
+                spec = json.loads(body)
+                sim.faults.add(Fault(str(spec.get("method", "GET")), str(spec["path"]),
+                                     int(spec.get("status", 0)), float(spec.get("delay", 0)),
+                                     int(spec.get("count", 1))))
+            except (ValueError, KeyError, TypeError):
+                return Reply(400, b'{"detail":"bad fault"}', {})
+            return Reply(200, b"{}", {})
     with sim.lock:
         if method == "GET" and path == "/_sim/stats":
             return Reply(200, dumps(sim.stats.as_json()), {})
