@@ -73,6 +73,8 @@ class Recorder:
                content_type: str = "", fetched_at: str | None = None) -> RawResponse:
         redacted = False
         for value in self._secrets:  # an exchange may echo a key (Bybit's query-api does)
+            if len(value) < 8:  # a short passphrase would match ordinary text
+                continue
             needle = value.encode()
             if needle in body:
                 body, redacted = body.replace(needle, b"*"), True

@@ -347,3 +347,69 @@ def test_exposure_leaves_no_plaintext(tmp_path: Path) -> None:
             for digest in (hashlib.sha256(value.encode()).hexdigest(), hmsl(value).hex()):
                 assert digest[:16] not in text, log
     canary.assert_clean()
+
+
+def test_exchange_commands_leave_no_plaintext(tmp_path: Path) -> None:
+    """audit-key, snapshot, revoke (dry run, manual, through a master), restrict and
+    verify-revoked against the simulator, whose accounts hold the canary's secrets (and
+    whose own generated keys join the canary): nothing written or printed holds a piece of
+    them, the simulator's access log and the snapshots' raw responses included."""
+    import requests
+
+    from scripts.loopback import sim_exchange
+
+    canary = Canary(count=4)
+    s = canary.secrets
+    inputs, home, env = _workspace(canary, tmp_path)
+    logs = canary.watch(tmp_path / "logs")
+    logs.mkdir()
+
+    def incident(*args: object, expect: int = 0, more: dict[str, str] | None = None) -> str:
+        result = run_incident(*map(str, args), env={**env, **(more or {})})
+        canary.record(f"incident {' '.join(map(str, args))}", result.stdout + result.stderr)
+        assert result.code == expect, (args, result.stderr)
+        return result.stdout
+
+    keys = inputs / "keys.csv"  # the canary's keys become accounts on the simulator
+    keys.write_text("exchange,label,api_key,api_secret\n"
+                    f"binance,canary-binance,{s[0]},{s[1]}\nbybit,canary-bybit,{s[2]},{s[3]}\n")
+    accounts = inputs / "accounts.json"
+    with sim_exchange(["--keys", str(keys), "--accounts-file", str(accounts), "--victims", "2",
+                       "--subaccounts", "2", "--busy-trades", "0"],
+                      {**os.environ, **env}, logs / "sim.log") as (url, _):
+        doc = json.loads(accounts.read_text())
+        sub = next(a for a in doc["accounts"] if a["kind"] == "sub" and a["exchange"] ==
+                   "binance")
+        master = next(a for a in doc["accounts"] if a["label"] == sub["master_label"])
+        for a in (sub, master):
+            canary.secrets += [a["api_key"], a["api_secret"]]
+        creds = inputs / "creds.csv"
+        with open(creds, "w") as f:
+            f.write("exchange,label,api_key,api_secret\n")
+            for a in doc["accounts"]:
+                f.write(f"{a['exchange']},{a['label']},{a['api_key']},{a['api_secret']}\n")
+        incident("keys", "import", keys)
+        incident("keys", "import", creds)
+        common = ("--base-url", url, "--credentials", creds, "--no-keyring")
+        for label in ("canary-binance", "canary-bybit"):
+            incident("audit-key", label, *common, "--json")
+            incident("snapshot", label, "--since", "2022-12-17", "--until", "2022-12-21",
+                     *common, "--json")
+            incident("verify-revoked", label, *common, expect=1)
+        incident("revoke", "canary-binance", *common, "--yes", expect=1)  # manual steps
+        incident("revoke", "canary-bybit", *common, "--dry-run", "--json")
+        incident("restrict", "canary-bybit", *common, "--yes")
+        # the key from the environment, and then a wrong one (refused, exit 3)
+        incident("audit-key", "canary-binance", "--base-url", url, "--no-keyring",
+                 more={"INCIDENT_API_KEY": s[0], "INCIDENT_API_SECRET": s[1]})
+        incident("--debug", "audit-key", "canary-binance", "--base-url", url, "--no-keyring",
+                 more={"INCIDENT_API_KEY": s[2], "INCIDENT_API_SECRET": s[3]}, expect=3)
+        sub_args = ("--master", master["label"], "--sub-account", sub["sub_account"])
+        incident("revoke", sub["label"], *sub_args, *common, "--yes")
+        incident("revoke", sub["label"], *sub_args, *common, "--yes")  # already
+        incident("verify-revoked", sub["label"], *common)
+        requests.post(url + "/_sim/faults", json={"path": "/sapi/v1/account/apiRestrictions",
+                                                  "status": 503, "count": 4}, timeout=10)
+        incident("--debug", "audit-key", "canary-binance", *common, expect=4)
+    assert list((home / "snapshots").rglob("raw/*.json"))
+    canary.assert_clean()
