@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from loopback import incident_serve, serve_pages  # scripts/loopback.py, beside this file
+from loopback import incident_serve, serve_pages, sim_exchange  # scripts/loopback.py, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = "sample_dumps/registry"  # relative to ROOT, where the commands run
@@ -28,11 +28,18 @@ def step(title: str) -> None:
     print(f"\n== {title}", flush=True)
 
 
-def incident(*args: str, stdin: str | None = None, expect: int = 0) -> None:
+def incident(*args: str, stdin: str | None = None, expect: int = 0,
+             env: dict[str, str] | None = None) -> None:
+    """Run one command and show it. `env`: credentials for this command only (shown as
+    the variables' names, never their values)."""
     shown = " ".join(args)
-    print(f"$ incident {shown}" + (" < (from standard input)" if stdin else ""), flush=True)
+    if env:
+        shown = " ".join(f"{k}=..." for k in env) + " incident " + shown
+    else:
+        shown = "incident " + shown
+    print(f"$ {shown}" + (" < (from standard input)" if stdin else ""), flush=True)
     proc = subprocess.run([sys.executable, "-m", "incident", *args], input=stdin, text=True,
-                          capture_output=True, env=ENV, cwd=ROOT)
+                          capture_output=True, env={**ENV, **(env or {})}, cwd=ROOT)
     for stream in (proc.stdout, proc.stderr):
         if stream.strip():
             print("  " + stream.rstrip().replace("\n", "\n  "), flush=True)
@@ -127,6 +134,8 @@ def main() -> None:
     step("The same buckets and page as static files, for any web host or CDN.")
     incident("publish", str(out / "exposure-site"))
 
+    _exchange(out)
+
     step("What is on disk: the data directory is private (0700), its files 0600.")
     for path in sorted(home.iterdir()):
         print(f"  {oct(path.stat().st_mode & 0o777)}  {path.relative_to(out)}")
@@ -136,6 +145,64 @@ def main() -> None:
     print(f"The exposure page: INCIDENT_HOME={home} {shown} serve, then open "
           "http://127.0.0.1:8000/\n  (or the static export: python3 -m http.server "
           f"--bind 127.0.0.1 --directory {out / 'exposure-site'} 8000)")
+
+
+def _credential(account: dict[str, str], prefix: str = "INCIDENT_") -> dict[str, str]:
+    """A credential for one command, through its environment: never in a file."""
+    return {f"{prefix}API_KEY": account["api_key"], f"{prefix}API_SECRET": account["api_secret"]}
+
+
+def _exchange(out: Path) -> None:
+    step("A simulated exchange on 127.0.0.1 (Binance's and Bybit's APIs, real signatures)\n"
+         "   holds the sample users' Binance and Bybit keys, and replays the attack: at\n"
+         "   2022-12-20 08:00 UTC their balances are market-bought into SYS/BTC at pumped\n"
+         "   prices while one account sells into them. Its generated accounts (simulated "
+         "keys)\n   go to sim-accounts.json (0600).")
+    accounts_file = out / "sim-accounts.json"
+    args = ["--keys", f"{SAMPLES}/platform_users.csv", "--accounts-file", str(accounts_file),
+            "--victims", "4", "--subaccounts", "5", "--busy-trades", "0", "--no-access-log"]
+    print("$ incident sim-exchange --port 0 " + " ".join(args), flush=True)
+    with sim_exchange(args, ENV, out / "sim-exchange.log") as (url, _):
+        print(f"  sim-exchange on {url}/", flush=True)
+        doc = json.loads(accounts_file.read_text())
+        scenario = doc["scenario"]
+        orders = sum(v for k, v in scenario["attack_orders"].items() if k != "total")
+        print(f"  the attack: {orders} market orders in {len(scenario['victims'])} accounts "
+              f"from {scenario['attack_start']} to {scenario['attack_end']}", flush=True)
+        with open(ROOT / SAMPLES / "platform_users.csv", newline="") as f:
+            victim = next(r for r in csv.DictReader(f) if r["label"] == "user-0001-binance")
+        sim = ("--base-url", url)
+
+        step("user-0001-binance is in the dumps. What can the key do? (the credential comes\n"
+             "   from the environment, is checked against the registered fingerprint, and is "
+             "forgotten)")
+        incident("audit-key", "user-0001-binance", *sim, env=_credential(victim))
+
+        step("Freeze the evidence: balances, orders, trades, deposits and candles around the\n"
+             "   fills, every raw response kept with its SHA-256.")
+        incident("snapshot", "user-0001-binance", "--since", "2022-12-17", "--until",
+                 "2022-12-21", *sim, env=_credential(victim))
+
+        step("Binance has no API for a main account's key to delete itself: the exact steps.")
+        incident("revoke", "user-0001-binance", "--yes", *sim, env=_credential(victim),
+                 expect=1)
+
+        step("A platform's sub-account key is revoked through its master key, and proven "
+             "dead.\n   The two keys are registered first (typed on standard input, never "
+             "written).")
+        sub = next(a for a in doc["accounts"] if a["exchange"] == "binance"
+                   and a["kind"] == "sub" and a["role"] == "victim")
+        master = next(a for a in doc["accounts"] if a["label"] == sub["master_label"])
+        for a in (master, sub):
+            incident("keys", "add", "--exchange", "binance", "--label", a["label"], "--stdin",
+                     stdin=f"{a['api_key']}\n{a['api_secret']}\n\n")
+        both = {**_credential(sub), **_credential(master, "INCIDENT_MASTER_")}
+        via = ("--master", master["label"], "--sub-account", sub["sub_account"])
+        incident("revoke", sub["label"], *via, "--dry-run", *sim, env=both)
+        incident("revoke", sub["label"], *via, "--yes", *sim, env=both)
+        incident("verify-revoked", sub["label"], *sim, env=_credential(sub))
+        step("Revoking it again changes nothing.")
+        incident("revoke", sub["label"], *via, "--yes", *sim, env=both)
 
 
 def _paste_site() -> contextlib.AbstractContextManager[str]:

@@ -30,6 +30,7 @@ from typing import Any
 from incident.exchanges import data
 from incident.exchanges.http import Recorder, utc_now
 from incident.exchanges.interface import Credential, RawResponse, response_json
+from incident.store.db import private_dir
 
 PAGE = 1000
 CANDLE_MARGIN_MS = 30 * 60_000
@@ -210,14 +211,15 @@ def save(snapshot: Snapshot, root: Path) -> Path:
     """Write the snapshot under root/LABEL/TIME/ in one piece; its directory."""
     stamp = snapshot.taken_at.replace(":", "").replace("-", "").replace(".", "")
     final = root / _safe(snapshot.label) / stamp
-    final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
+    private_dir(root)
+    private_dir(final.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))  # 0700
     try:
-        (tmp / "raw").mkdir()
+        (tmp / "raw").mkdir(mode=0o700)
         for i, r in enumerate(snapshot.responses, 1):
-            (tmp / "raw" / f"{i:04d}.json").write_bytes(r.body)
+            _write(tmp / "raw" / f"{i:04d}.json", r.body)
         doc = json.dumps(snapshot.document(), indent=1, sort_keys=True, ensure_ascii=False)
-        (tmp / "snapshot.json").write_text(doc + "\n", encoding="utf-8")
+        _write(tmp / "snapshot.json", (doc + "\n").encode("utf-8"))
         for path in (tmp / "raw", tmp / "snapshot.json"):
             _fsync(path)
         os.rename(tmp, final)
@@ -225,6 +227,13 @@ def save(snapshot: Snapshot, root: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def _write(path: Path, data: bytes) -> None:
+    """A new file, 0600 like everything in the data directory."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def digest(path: Path) -> str:

@@ -33,12 +33,24 @@ def test_the_demo_runs_and_keeps_to_its_folder(tmp_path: Path) -> None:
     assert "entries (hint + encrypted payload), padded" in proc.stdout
     assert "leaks_count: 1 (count 2)" in proc.stdout  # ggshield, installed by make test
     assert (out / "exposure-site" / "index.html").is_file()
-    assert sorted(p.name for p in (out / "home").iterdir()) == ["exposure.key", "incident.db"]
+    assert sorted(p.name for p in (out / "home").iterdir()) == ["exposure.key", "incident.db",
+                                                                 "snapshots"]
+    # the exchange: the attack replayed, a snapshot, the manual steps, a revocation
+    assert "user-0001-binance (binance), 2022-12-17T00:00:00.000Z to" in proc.stdout
+    assert "1. Log in to Binance and open Account > API Management." in proc.stdout
+    assert "revoke done via api:master: deleted the key of sub-account" in proc.stdout
+    assert "refused the key (code -2015)" in proc.stdout
+    assert "revoke already via api:master" in proc.stdout
+    snapshot, = (out / "home" / "snapshots" / "user-0001-binance").iterdir()
+    assert (snapshot / "snapshot.json").stat().st_mode & 0o777 == 0o600
+    assert (out / "sim-accounts.json").stat().st_mode & 0o777 == 0o600
     # the service it started is gone
-    url = re.search(r"serving on (http://127\.0\.0\.1:\d+)/", proc.stdout)
-    assert url is not None
-    with pytest.raises(requests.ConnectionError):
-        requests.get(url.group(1) + "/healthz", timeout=5)
+    for pattern in (r"serving on (http://127\.0\.0\.1:\d+)/",
+                    r"sim-exchange on (http://127\.0\.0\.1:\d+)/"):
+        url = re.search(pattern, proc.stdout)
+        assert url is not None
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url.group(1) + "/healthz", timeout=5)
 
 
 def test_the_sample_data_is_what_the_generator_makes() -> None:
