@@ -257,3 +257,18 @@ def test_429_waits_for_retry_after(cli, tmp_path: Path) -> None:  # type: ignore
         assert r.code == 0, r.stderr
         assert stats(sim)["rate_limited"] > 0  # ccxt ran into the limit and waited it out
         assert json.loads(r.stdout)["counts"]["trades"] > 0
+
+
+def test_bybit_snapshot_through_ccxt(cli, sim, registered) -> None:  # type: ignore[no-untyped-def]
+    victim = account(sim, exchange="bybit", role="victim", kind="master")
+    r = run(cli, registered, sim, "snapshot", victim["label"], "--since", "2022-12-01",
+            "--until", "2022-12-21", "--json")  # past Bybit's 7-day span per call
+    assert r.code == 0, r.stderr
+    out = json.loads(r.stdout)
+    doc = json.loads((Path(out["path"]) / "snapshot.json").read_text())
+    pump = sim["doc"]["scenario"]["pump"]["bybit"]["symbol"]
+    buys = [t for t in doc["data"]["trades"] if t["symbol"] == pump and t["side"] == "buy"]
+    start = sim["doc"]["scenario"]["attack_start_ms"]
+    assert buys and all(t["timestamp"] >= start for t in buys)
+    assert pump in doc["data"]["candles"] and out["counts"]["orders"] > 0
+    assert len({t["id"] for t in doc["data"]["trades"]}) == out["counts"]["trades"]
