@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from incident.errors import UsageError
 from incident.exchanges.http import Prepared
 from incident.exchanges.keyops import bucket, iso
 from incident.exchanges.interface import (ActionResult, Connector, Credential, ExchangeAuthError,
@@ -42,8 +43,10 @@ def signed(cred: Credential, method: str, path: str, params: Mapping[str, Any],
 
 def classify(status: int, body: Any, headers: Mapping[str, str]) -> ExchangeError | None:
     code = str(body.get("code")) if isinstance(body, dict) and "code" in body else None
-    if status < 400 and (code is None or code == "200" or code == "0"):
+    if 200 <= status < 300 and isinstance(body, (dict, list)) and code in (None, "200", "0"):
         return None
+    if 200 <= status < 400 and code is None:  # a redirect, a login page: not Binance's API
+        return ExchangeError(f"HTTP {status}, not an answer of Binance's API", exchange=NAME)
     if code in REVOKED:
         return KeyRevoked("the key was refused (-2015: the key does not exist, or may not "
                           "be used from this address or for this action)", exchange=NAME,
@@ -128,45 +131,62 @@ class Binance(Connector):
         endpoint = "GET /sapi/v1/account/apiRestrictions"
         try:
             self._call(cred, "GET", "/sapi/v1/account/apiRestrictions", {})
-        except KeyRevoked as e:
+        except KeyRevoked as e:  # -2015 also covers an IP whitelist: dead *from here*
             return Verification(NAME, label, True, endpoint, e.code, _now(),
                                 self.http.recorder.take())
         return Verification(NAME, label, False, endpoint, None, _now(),
                             self.http.recorder.take())
 
-    def _already(self, label: str, cred: Credential) -> bool:
-        """Whether the key is dead already (when we hold its secret to ask)."""
-        if cred.secret is None:
-            return False
-        return self.verify_revoked(label, cred).revoked
-
     def revoke(self, label: str, cred: Credential, *, sub: SubAccount | None = None,
                dry_run: bool = False) -> ActionResult:
+        """A sub-account's key, deleted through its master. Binance's own answer to the
+        master decides "already" (-2008: no such key); the leaked key's -2015 cannot, as it
+        also means "not from this address"."""
         if sub is None:
             return self.manual(label, "revoke")
+        if not sub.account:
+            raise UsageError("a Binance sub-account key is deleted by its sub-account's "
+                             "e-mail: give --sub-account EMAIL")
         call = "DELETE /sapi/v1/sub-account/subAccountApi"
-        if self._already(label, cred):
-            return ActionResult(NAME, label, "revoke", "already", "api:master",
-                                "the key is revoked already; nothing was changed",
-                                responses=self.http.recorder.take())
-        if dry_run:
+        params = {"email": sub.account, "subAccountApiKey": cred.key.reveal()}
+        self.http.recorder.hide(cred.key.reveal())
+        if dry_run:  # a read through the master: does the key still exist?
+            try:
+                self._master(sub, "GET", "/sapi/v1/sub-account/subAccountApi/ipRestriction",
+                             params)
+            except KeyRevoked as e:
+                if e.code != "-2008":
+                    raise
+                return ActionResult(NAME, label, "revoke", "already", "api:master",
+                                    "the key is revoked already; nothing would be sent",
+                                    responses=self.http.recorder.take())
             return ActionResult(NAME, label, "revoke", "dry-run", "api:master",
                                 f"would delete the key of sub-account {sub.account} with "
                                 f"master key '{sub.master_label}'", calls=(call,),
                                 responses=self.http.recorder.take())
-        self.http.recorder.hide(cred.key.reveal())
         try:
-            self._call(sub.master, "DELETE", "/sapi/v1/sub-account/subAccountApi",
-                       {"email": sub.account, "subAccountApiKey": cred.key.reveal()})
+            self._master(sub, "DELETE", "/sapi/v1/sub-account/subAccountApi", params)
         except KeyRevoked as e:
-            if _master_ok(self, sub):
-                return ActionResult(NAME, label, "revoke", "already", "api:master",
-                                    f"Binance says the key does not exist ({e.code})",
-                                    calls=(call,), responses=self.http.recorder.take())
-            raise
+            if e.code != "-2008":
+                raise
+            return ActionResult(NAME, label, "revoke", "already", "api:master",
+                                "Binance says the key does not exist (-2008); nothing was "
+                                "changed", calls=(call,), responses=self.http.recorder.take())
         return ActionResult(NAME, label, "revoke", "done", "api:master",
                             f"deleted the key of sub-account {sub.account}", calls=(call,),
                             responses=self.http.recorder.take())
+
+    def _master(self, sub: SubAccount, method: str, path: str,
+                params: Mapping[str, Any]) -> Any:
+        """A call with the master's key; its own refusal (-2015) is named as the master's."""
+        try:
+            return self._call(sub.master, method, path, params)
+        except KeyRevoked as e:
+            if e.code == "-2008":  # about the sub-account's key
+                raise
+            raise ExchangeAuthError(f"the master key '{sub.master_label}' was refused "
+                                    f"({e.code}: deleted, or not allowed from this address "
+                                    "or for this action)", exchange=NAME, code=e.code) from None
 
     def restrict(self, label: str, cred: Credential, restriction: Restriction, *,
                  sub: SubAccount | None = None, dry_run: bool = False) -> ActionResult:
@@ -177,29 +197,24 @@ class Binance(Connector):
                                     "Click Edit restrictions on the key: choose 'Restrict "
                                     "access to trusted IPs only' and untick trading."),))
         if not restriction.ips:
-            raise PermissionDenied("Binance restricts a sub-account key by IP whitelist: "
-                                   "give --ip ADDRESS (at least one)", exchange=NAME)
+            raise UsageError("Binance restricts a sub-account key by IP whitelist only: "
+                             "give --ip ADDRESS (at least one)")
+        if not sub.account:
+            raise UsageError("give --sub-account EMAIL: Binance names the sub-account by it")
         call = "POST /sapi/v2/sub-account/subAccountApi/ipRestriction"
         if dry_run:
             return ActionResult(NAME, label, "restrict", "dry-run", "api:master",
                                 f"would allow only {', '.join(restriction.ips)}",
                                 calls=(call,))
         self.http.recorder.hide(cred.key.reveal())
-        self._call(sub.master, "POST", "/sapi/v2/sub-account/subAccountApi/ipRestriction",
+        self._master(sub, "POST", "/sapi/v2/sub-account/subAccountApi/ipRestriction",
                    {"email": sub.account, "subAccountApiKey": cred.key.reveal(),
                     "status": "2", "ipAddress": ",".join(restriction.ips)})
         return ActionResult(NAME, label, "restrict", "done", "api:master",
-                            f"only {', '.join(restriction.ips)} may use the key",
+                            f"only {', '.join(restriction.ips)} may use the key"
+                            + (" (Binance cannot make a sub-account key read-only by API: "
+                               "trading stays as it was)" if restriction.read_only else ""),
                             calls=(call,), responses=self.http.recorder.take())
-
-
-def _master_ok(conn: Binance, sub: SubAccount) -> bool:
-    """Whether the master key itself still works (so a -2015 was about the sub key)."""
-    try:
-        conn._call(sub.master, "GET", "/sapi/v1/account/apiRestrictions", {})
-    except KeyRevoked:
-        return False
-    return True
 
 
 def _now() -> str:

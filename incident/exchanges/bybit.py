@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from incident.errors import UsageError
 from incident.exchanges.http import Prepared, utc_now
 from incident.exchanges.keyops import bucket
 from incident.exchanges.interface import (ActionResult, Connector, Credential, ExchangeAuthError,
                                           ExchangeError, KeyAudit, KeyRevoked, ManualStep,
-                                          PermissionDenied, Restriction, SubAccount,
+                                          PermissionDenied, RateLimited, Restriction, SubAccount,
                                           Verification)
 
 NAME = "bybit"
@@ -59,6 +60,8 @@ def classify(status: int, body: Any, headers: Mapping[str, str]) -> ExchangeErro
         what = {"10004": "the signature was refused: the secret does not belong to this key",
                 "10002": "the request's timestamp was refused: check this machine's clock"}
         return ExchangeAuthError(what.get(code, "not authorized"), exchange=NAME, code=code)
+    if code == "10006":
+        return RateLimited("too many requests", exchange=NAME, code=code)
     if code in DENIED:
         what = {"10005": "the key lacks the permission for this",
                 "10010": "this address is not on the key's IP whitelist"}
@@ -79,6 +82,9 @@ def used_weight(headers: Mapping[str, str]) -> tuple[int, int, float | None] | N
     except (KeyError, ValueError):
         ends = None
     return used, limit, ends
+
+
+NO_SUCH_KEY = "10001"  # delete-sub-api: the sub-account key does not exist (any more)
 
 
 def _perm_names(perms: Mapping[str, Any]) -> tuple[str, ...]:
@@ -126,6 +132,12 @@ class Bybit(Connector):
                         is_master=r.get("isMaster"), permissions=names,
                         responses=self.http.recorder.take())
 
+    def _current_ips(self, label: str, cred: Credential) -> tuple[str, ...]:
+        if cred.secret is None:
+            raise UsageError("give --ip ADDRESS: without the key's secret its current IP "
+                             "whitelist cannot be read, and Bybit would drop it")
+        return self.audit(label, cred).ip_whitelist or ("*",)
+
     def verify_revoked(self, label: str, cred: Credential) -> Verification:
         endpoint = "GET /v5/user/query-api"
         try:
@@ -136,40 +148,60 @@ class Bybit(Connector):
         return Verification(NAME, label, False, endpoint, None, utc_now(),
                             self.http.recorder.take())
 
+    def _dead(self, label: str, cred: Credential) -> bool:
+        """Whether the key's own signed call says it no longer exists (when we hold its
+        secret to ask). A key refused only for its IP whitelist is not dead."""
+        if cred.secret is None:
+            return False
+        try:
+            return self.verify_revoked(label, cred).revoked
+        except PermissionDenied:
+            return False
+
     def revoke(self, label: str, cred: Credential, *, sub: SubAccount | None = None,
                dry_run: bool = False) -> ActionResult:
-        if cred.secret is not None and self.verify_revoked(label, cred).revoked:
-            return ActionResult(NAME, label, "revoke", "already",
-                                "api:master" if sub else "api:self",
+        method = "api:master" if sub else "api:self"
+        if self._dead(label, cred):
+            return ActionResult(NAME, label, "revoke", "already", method,
                                 "the key is revoked already; nothing was changed",
                                 responses=self.http.recorder.take())
         if sub is not None:
             call = "POST /v5/user/delete-sub-api"
             if dry_run:
-                return ActionResult(NAME, label, "revoke", "dry-run", "api:master",
-                                    f"would delete the key of sub-account {sub.account} with "
-                                    f"master key '{sub.master_label}'", calls=(call,),
+                return ActionResult(NAME, label, "revoke", "dry-run", method,
+                                    f"would delete the sub-account key with master key "
+                                    f"'{sub.master_label}'", calls=(call,),
                                     responses=self.http.recorder.take())
             self.http.recorder.hide(cred.key.reveal())
             try:
                 self._call(sub.master, "POST", "/v5/user/delete-sub-api",
                            {"apikey": cred.key.reveal()})
-            except KeyRevoked as e:
-                if cred.secret is None:  # we could not ask first; the answer says it all
-                    return ActionResult(NAME, label, "revoke", "already", "api:master",
-                                        f"Bybit says the key does not exist ({e.code})",
-                                        calls=(call,), responses=self.http.recorder.take())
-                raise
-            return ActionResult(NAME, label, "revoke", "done", "api:master",
-                                f"deleted the key of sub-account {sub.account}",
-                                calls=(call,), responses=self.http.recorder.take())
+            except KeyRevoked as e:  # 10003 here is about the caller: the master's key
+                raise ExchangeAuthError(f"the master key '{sub.master_label}' was refused "
+                                        f"({e.code})", exchange=NAME, code=e.code) from None
+            except ExchangeError as e:
+                if e.code != NO_SUCH_KEY:
+                    raise
+                return ActionResult(NAME, label, "revoke", "already", method,
+                                    f"Bybit says the key does not exist ({e.code}); nothing "
+                                    "was changed", calls=(call,),
+                                    responses=self.http.recorder.take())
+            return ActionResult(NAME, label, "revoke", "done", method,
+                                "deleted the sub-account's key", calls=(call,),
+                                responses=self.http.recorder.take())
         call = "POST /v5/user/delete-api"
         if dry_run:
-            return ActionResult(NAME, label, "revoke", "dry-run", "api:self",
+            return ActionResult(NAME, label, "revoke", "dry-run", method,
                                 "would have the key delete itself", calls=(call,),
                                 responses=self.http.recorder.take())
         try:
             self._call(cred, "POST", "/v5/user/delete-api", {})
+        except KeyRevoked:
+            # Only after the key was alive above: an attempt that timed out was retried
+            # and the first one had deleted it.
+            return ActionResult(NAME, label, "revoke", "done", method,
+                                "the key no longer exists", calls=(call,),
+                                responses=self.http.recorder.take())
         except PermissionDenied:
             # Bybit lets a key delete itself only with a transfer or withdrawal permission.
             manual = self.manual(label, "revoke")
@@ -178,15 +210,16 @@ class Bybit(Connector):
                                 "withdrawal permission): make it read-only with `incident "
                                 "restrict`, and delete it in the web UI", calls=(call,),
                                 steps=manual.steps, responses=self.http.recorder.take())
-        return ActionResult(NAME, label, "revoke", "done", "api:self",
+        return ActionResult(NAME, label, "revoke", "done", method,
                             "the key deleted itself", calls=(call,),
                             responses=self.http.recorder.take())
 
     def restrict(self, label: str, cred: Credential, restriction: Restriction, *,
                  sub: SubAccount | None = None, dry_run: bool = False) -> ActionResult:
         body: dict[str, Any] = {"readOnly": 1 if restriction.read_only else 0}
-        if restriction.ips:
-            body["ips"] = ",".join(restriction.ips)
+        # Bybit reads a missing `ips` as "no IP binding": keep the whitelist the key has.
+        ips = restriction.ips or self._current_ips(label, cred)
+        body["ips"] = ",".join(ips)
         what = ", ".join(filter(None, ("read-only" if restriction.read_only else "",
                                        "only " + ", ".join(restriction.ips)
                                        if restriction.ips else "")))

@@ -131,7 +131,8 @@ class Retrying:
                                         "machine's clock", exchange=self.exchange_id,
                                         endpoint=what) from None
             except (ccxt.RateLimitExceeded, ccxt.DDoSProtection):
-                wait = retry_after(dict(last_headers() or {}), self._delay(failures + 1))
+                wait = max(0.2, retry_after(dict(last_headers() or {}),
+                                            self._delay(failures + 1)))
                 waited += wait
                 if waited > self.max_wait:
                     raise RateLimited(f"rate limited for more than {self.max_wait:.0f} s",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import random
 import threading
 import time
@@ -29,6 +30,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import requests
 
 from incident.exchanges.interface import ExchangeError, RateLimited, RawResponse
+
+# urllib3 logs every URL at DEBUG, query strings (a sub-account's key) included
+logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 # Query and body fields that never go into an endpoint we record.
 REDACT = frozenset({
@@ -164,12 +168,13 @@ class Pacer:
 
 @dataclass(frozen=True)
 class Prepared:
-    """One signed request, ready to send."""
+    """One signed request, ready to send. Its repr shows the method only: the path, the
+    headers and the body may hold a key."""
 
     method: str
-    path: str  # with any query string
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes | None = None
+    path: str = field(repr=False)  # with any query string
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    body: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -245,7 +250,8 @@ class Http:
                 if seen is not None:
                     self.pacer.observe(bucket, *seen)
             if response.status_code in (418, 429):
-                wait = retry_after(response.headers, self._delay(failures + 1))
+                # at least a moment: a Retry-After of 0 must not become a busy loop
+                wait = max(0.2, retry_after(response.headers, self._delay(failures + 1)))
                 waited += wait
                 if waited > self.max_wait:
                     raise RateLimited(f"rate limited for more than {self.max_wait:.0f} s "
@@ -268,6 +274,12 @@ class Http:
                                        response.headers.get("Content-Type", ""))
             reply = Reply(response.status_code, response.headers, raw)
             error = classify(response.status_code, reply.json(), response.headers)
+            if isinstance(error, RateLimited) and waited <= self.max_wait:
+                # a limit said in the body (Bybit's 10006 comes with HTTP 200)
+                wait = max(0.2, retry_after(response.headers, self._delay(failures + 1)))
+                waited += wait
+                self._sleep(wait)
+                continue
             if error is not None:
                 raise type(error)(error.detail, exchange=error.exchange or self.exchange,
                                   endpoint=error.endpoint or endpoint.split("?")[0],

@@ -92,7 +92,9 @@ def test_snapshot_keeps_every_raw_response_with_its_hash(cli, sim, registered,  
         assert "signature" not in response["endpoint"] and "timestamp" not in response["endpoint"]
     symbols = {t["symbol"] for t in doc["data"]["trades"]}
     assert symbols <= set(doc["data"]["candles"])
-    assert pump and doc["data"]["balances"]
+    attack = [t for t in doc["data"]["trades"] if t["symbol"] == pump["pump"]["binance"]["symbol"]
+              and t["side"] == "buy" and t["timestamp"] >= pump["attack_start_ms"]]
+    assert attack and doc["data"]["balances"]  # the pump buys are in the evidence
     with Store.open(Settings(home)) as store:
         rows = store.conn.execute("SELECT label, sha256 FROM snapshots").fetchall()
         assert rows == [(victim["label"], hashlib.sha256(
@@ -272,3 +274,47 @@ def test_bybit_snapshot_through_ccxt(cli, sim, registered) -> None:  # type: ign
     assert buys and all(t["timestamp"] >= start for t in buys)
     assert pump in doc["data"]["candles"] and out["counts"]["orders"] > 0
     assert len({t["id"] for t in doc["data"]["trades"]}) == out["counts"]["trades"]
+
+
+def test_an_ip_bound_sub_key_is_still_deleted_not_taken_for_dead(cli, sim, registered  # type: ignore[no-untyped-def]
+                                                                 ) -> None:
+    """Binance answers -2015 both for a deleted key and for one used from outside its
+    whitelist: only the master's answer (-2008) may say "already"."""
+    sub = [a for a in sim["accounts"] if a["exchange"] == "binance" and a["kind"] == "sub"][-1]
+    via = ("--master", sub["master_label"], "--sub-account", sub["sub_account"])
+    r = run(cli, registered, sim, "restrict", sub["label"], *via, "--ip", "203.0.113.7",
+            "--yes", "--json")
+    assert r.code == 0, r.stderr
+    assert stats(sim)["restrictions"][sub["label"]] == 1
+    assert run(cli, registered, sim, "revoke", sub["label"], *via, "--dry-run",
+               "--json").code == 0
+    done = run(cli, registered, sim, "revoke", sub["label"], *via, "--yes", "--json")
+    assert json.loads(done.stdout)["outcome"] == "done", done.stderr
+    assert stats(sim)["revocations"][sub["label"]] == 1
+    dry = run(cli, registered, sim, "revoke", sub["label"], *via, "--dry-run", "--json")
+    assert json.loads(dry.stdout)["outcome"] == "already"
+    missing = run(cli, registered, sim, "revoke", sub["label"], "--master",
+                  sub["master_label"], "--yes")
+    assert missing.code == 2 and "--sub-account EMAIL" in missing.stderr
+
+
+def test_bybit_sub_key_revoked_through_the_master_once(cli, sim, registered) -> None:  # type: ignore[no-untyped-def]
+    sub = next(a for a in sim["accounts"] if a["exchange"] == "bybit" and a["kind"] == "sub")
+    via = ("--master", sub["master_label"])
+    first = run(cli, registered, sim, "revoke", sub["label"], *via, "--yes", "--json")
+    assert json.loads(first.stdout)["outcome"] == "done", first.stderr
+    second = run(cli, registered, sim, "revoke", sub["label"], *via, "--yes", "--json")
+    assert json.loads(second.stdout)["outcome"] == "already"
+    assert stats(sim)["revocations"][sub["label"]] == 1
+    assert run(cli, registered, sim, "verify-revoked", sub["label"]).code == 0
+
+
+def test_deposits_are_read_across_the_whole_window(cli, sim, registered) -> None:  # type: ignore[no-untyped-def]
+    victim = account(sim, exchange="binance", role="victim", kind="master")
+    counts = []
+    for since in ("2022-12-01", "2022-06-01"):  # past Binance's 90 days per call
+        r = run(cli, registered, sim, "snapshot", victim["label"], "--since", since,
+                "--until", "2022-12-21", "--json")
+        assert r.code == 0, r.stderr
+        counts.append(json.loads(r.stdout)["counts"]["deposits"])
+    assert counts[1] >= counts[0] > 0
