@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from incident import audit
 from incident.exchanges import connect
@@ -54,8 +55,10 @@ class Target:
         if self.sub is not None:
             detail = {**detail, "master": self.sub.master_label,
                       "sub_account": self.sub.account}
-        if self.base_url is not None:
-            detail = {**detail, "base_url": self.base_url}
+        if self.base_url is not None:  # without any user:token@ it may carry
+            parts = urlsplit(self.base_url)
+            detail = {**detail, "base_url": parts._replace(
+                netloc=parts.netloc.rpartition("@")[2]).geturl()}
         with store.write() as conn:
             audit.append(conn, action=action, phase=phase, label=self.key.label,
                          exchange=self.key.exchange,
