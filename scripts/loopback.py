@@ -53,37 +53,31 @@ def incident_serve(args: list[str], env: Mapping[str, str], log: Path, timeout: 
     """`incident serve --port 0 ARGS` (its output into `log`) for the length of the block:
     yields its base URL (read from its 'serving on' line) and the process, which is
     stopped (SIGTERM, then SIGKILL) on the way out. RuntimeError if it does not start."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "incident", "serve", "--port", "0",
-                                 *args], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=dict(env), cwd=ROOT)
-    try:
-        deadline = time.monotonic() + timeout
-        while not (found := re.search(r"serving on (http://\S+?)/ ", log.read_text())):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"incident serve did not start: {log.read_text()}")
-            time.sleep(0.05)
-        yield found.group(1), proc
-    finally:
-        stop(proc)
+    with _child("serve", "serving on", args, env, log, timeout) as started:
+        yield started
 
 
 @contextlib.contextmanager
 def sim_exchange(args: list[str], env: Mapping[str, str], log: Path, timeout: float = 60
                  ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`incident sim-exchange --port 0 ARGS` (its output into `log`) for the length of the
-    block: yields its base URL (read from its 'sim-exchange on' line) and the process,
-    which is stopped (SIGTERM, then SIGKILL) on the way out. RuntimeError if it does not
-    start."""
+    """`incident sim-exchange --port 0 ARGS`, as `incident_serve` (its 'sim-exchange on'
+    line names the URL)."""
+    with _child("sim-exchange", "sim-exchange on", args, env, log, timeout) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def _child(command: str, says: str, args: list[str], env: Mapping[str, str], log: Path,
+           timeout: float) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "incident", "sim-exchange", "--port",
-                                 "0", *args], stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([sys.executable, "-m", "incident", command, "--port", "0",
+                                 *args], stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=dict(env), cwd=ROOT)
     try:
         deadline = time.monotonic() + timeout
-        while not (found := re.search(r"sim-exchange on (http://\S+?)/ ", log.read_text())):
+        while not (found := re.search(rf"{says} (http://\S+?)/ ", log.read_text())):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"incident sim-exchange did not start: {log.read_text()}")
+                raise RuntimeError(f"incident {command} did not start: {log.read_text()}")
             time.sleep(0.05)
         yield found.group(1), proc
     finally:

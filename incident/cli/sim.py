@@ -59,7 +59,8 @@ def sim_exchange_command(
     """Run a simulated Binance (spot REST) and Bybit (v5 REST) on one port, over a
     deterministic world of markets, accounts, keys and a pump-and-dump attack with leaked
     keys; ccxt works against it. Runs until Ctrl-C or SIGTERM."""
-    from incident.exchanges.sim.server import Sim, SimConfig, listen, run, url_of
+    from incident.exchanges.sim.server import Sim, SimConfig, run
+    from incident.listen import listen, url_of
     from incident.exchanges.sim.world import build_world, parse_anchor
 
     try:

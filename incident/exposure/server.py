@@ -33,7 +33,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from incident.errors import UsageError, safe_traceback
+from incident.errors import safe_traceback
 from incident.exposure.corpus import PREFIX_HEX, Corpus, prefix_of
 from incident.fingerprint import HEX64
 
@@ -319,24 +319,14 @@ def serve(corpus: Corpus, host: str, port: int, limits: Limits, refresh: float =
     workers > 1: the process forks after loading the corpus (the children share its pages)
     and every process accepts on the one socket. Each keeps its own rate-limit counts and
     reloads the corpus on its own; the children end with the parent."""
-    import socket
+    from incident.listen import listen, url_of
 
     _log_to_stderr(access_log)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError as e:
-        sock.close()
-        raise UsageError(f"cannot listen on {host}:{port} ({e.strerror})") from None
-    bound = sock.getsockname()[1]
+    sock = listen(host, port)
     children = [pid for pid in (_fork_worker(corpus, sock, limits, refresh, proxies)
                                 for _ in range(workers - 1)) if pid]
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
     if ready:
-        ready(f"http://{shown}:{bound}")
+        ready(url_of(sock))
     try:
         _run(corpus, sock, limits, refresh, proxies)
     finally:

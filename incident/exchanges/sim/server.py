@@ -82,7 +82,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from incident.errors import UsageError
 from incident.exchanges.sim.world import Account, Market, Order, Trade, World
 
 access = logging.getLogger("incident.sim.access")
@@ -568,25 +567,6 @@ def _own(sim: Sim, method: str, path: str, body: bytes = b"") -> Reply:
         if method == "GET" and path == "/_sim/scenario":
             return Reply(200, dumps(sim.world.scenario.as_json()), {})
     return Reply(404, b'{"detail":"not found"}', {})
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """A listening socket; UsageError (exit 2) if the address is taken or unusable."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError as e:
-        sock.close()
-        raise UsageError(f"cannot listen on {host}:{port} ({e.strerror})") from None
-    return sock
-
-
-def url_of(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def run(sim: Sim, sock: socket.socket) -> None:
