@@ -23,18 +23,19 @@ def run_with_prompts(args: list[str], answers: list[str], env: dict[str, str],
                             stdout=slave, stderr=slave, cwd=ROOT, close_fds=True,
                             env={**os.environ, **env, "TERM": "dumb"})
     os.close(slave)
-    screen, pending, answered = b"", list(answers), False
+    screen, pending, answered_at = b"", list(answers), -1  # where the last answer went
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            # A hidden prompt is waiting exactly while the terminal's echo is off; answer
-            # then (getpass flushes anything typed before), once per prompt.
+            # A hidden prompt is waiting while the terminal's echo is off and its text
+            # ("...: ") is the last thing shown since the previous answer (getpass turns
+            # echo off, then writes the prompt; two prompts in a row may never show echo
+            # on between two polls, so the screen, not the echo flag, tells them apart).
             echo = bool(termios.tcgetattr(master)[3] & termios.ECHO)
-            if pending and not echo and not answered:
+            fresh = answered_at < 0 or b"\n" in screen[answered_at:]  # a new line since
+            if pending and not echo and fresh and screen.rstrip(b" ").endswith(b":"):
                 os.write(master, pending.pop(0).encode() + b"\n")
-                answered = True
-            elif echo:
-                answered = False
+                answered_at = len(screen)
             ready, _, _ = select.select([master], [], [], 0.05)
             if ready:
                 try:
