@@ -42,6 +42,7 @@ bench: $(STAMP) $(GG_STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/match.py
 	$(BIN)/python benchmarks/exposure.py
+	$(BIN)/python benchmarks/exchanges.py
 
 clean:
 	rm -rf $(VENV) $(GG_VENV) demo-output benchmarks/out
