@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from incident.errors import UsageError
 from incident.exchanges.http import Prepared
+from incident.store.db import utc_now
 from incident.exchanges.keyops import bucket, iso
 from incident.exchanges.interface import (ActionResult, Connector, Credential, ExchangeAuthError,
                                           ExchangeError, KeyAudit, KeyRevoked, ManualStep,
@@ -132,9 +133,9 @@ class Binance(Connector):
         try:
             self._call(cred, "GET", "/sapi/v1/account/apiRestrictions", {})
         except KeyRevoked as e:  # -2015 also covers an IP whitelist: dead *from here*
-            return Verification(NAME, label, True, endpoint, e.code, _now(),
+            return Verification(NAME, label, True, endpoint, e.code, utc_now(),
                                 self.http.recorder.take())
-        return Verification(NAME, label, False, endpoint, None, _now(),
+        return Verification(NAME, label, False, endpoint, None, utc_now(),
                             self.http.recorder.take())
 
     def revoke(self, label: str, cred: Credential, *, sub: SubAccount | None = None,
@@ -215,9 +216,3 @@ class Binance(Connector):
                             + (" (Binance cannot make a sub-account key read-only by API: "
                                "trading stays as it was)" if restriction.read_only else ""),
                             calls=(call,), responses=self.http.recorder.take())
-
-
-def _now() -> str:
-    from incident.exchanges.http import utc_now
-
-    return utc_now()

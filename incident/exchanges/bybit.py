@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from incident.errors import UsageError
-from incident.exchanges.http import Prepared, utc_now
+from incident.exchanges.http import Prepared
+from incident.store.db import utc_now
 from incident.exchanges.keyops import bucket
 from incident.exchanges.interface import (ActionResult, Connector, Credential, ExchangeAuthError,
                                           ExchangeError, KeyAudit, KeyRevoked, ManualStep,

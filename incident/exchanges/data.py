@@ -100,11 +100,10 @@ def connected(exchange_id: str, cred: Credential | None, recorder: Recorder, *,
 class Retrying:
     """Calls into ccxt with our retry rules; `what` names the call in errors."""
 
-    def __init__(self, exchange_id: str, recorder: Recorder, *, attempts: int = 4,
+    def __init__(self, exchange_id: str, *, attempts: int = 4,
                  backoff: float = 0.5, max_wait: float = 120.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.exchange_id = exchange_id
-        self.recorder = recorder
         self.attempts = attempts
         self.backoff = backoff
         self.max_wait = max_wait

@@ -16,7 +16,6 @@ removed: the evidence shows what was asked, never with what.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import random
@@ -29,7 +28,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 
+from incident import __version__
 from incident.exchanges.interface import ExchangeError, RateLimited, RawResponse
+from incident.store.db import utc_now
 
 # urllib3 logs every URL at DEBUG, query strings (a sub-account's key) included
 logging.getLogger("urllib3").setLevel(logging.WARNING)
@@ -39,12 +40,7 @@ REDACT = frozenset({
     "signature", "sign", "timestamp", "recvwindow", "apikey", "api_key", "key", "secret",
     "passphrase", "nonce", "token", "access_key", "subaccountapikey", "otp",
 })
-USER_AGENT = "incident (https://github.com/) requests"
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+USER_AGENT = f"incident/{__version__}"
 
 
 def redacted_endpoint(method: str, url: str, secrets: Iterable[str] = ()) -> str:
@@ -82,11 +78,15 @@ class Recorder:
             needle = value.encode()
             if needle in body:
                 body, redacted = body.replace(needle, b"*"), True
-        raw = RawResponse(redacted_endpoint(method, url, self._secrets),
+        raw = RawResponse(self.endpoint(method, url),
                           fetched_at or utc_now(), status, body, content_type, redacted)
         with self._lock:
             self.responses.append(raw)
         return raw
+
+    def endpoint(self, method: str, url: str) -> str:
+        """`METHOD /path?query` as recorded: no signature, timestamp or key value."""
+        return redacted_endpoint(method, url, self._secrets)
 
     def hook(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """A requests response hook (ccxt's session)."""
@@ -225,12 +225,14 @@ class Http:
         ExchangeError after the last attempt, or RateLimited past `max_wait`."""
         failures = 0
         waited = 0.0
-        endpoint = ""
         while True:
             self.pacer.acquire(bucket, weight)
             request = prepare()
             url = self.base_url + request.path
-            endpoint = redacted_endpoint(request.method, url, self.recorder._secrets)
+
+            def where() -> str:  # for an error message: the path, no query
+                return self.recorder.endpoint(request.method, url).split("?")[0]
+
             try:
                 response = self.session.request(request.method, url, data=request.body,
                                                 headers=dict(request.headers),
@@ -242,7 +244,7 @@ class Http:
                     kind = "timed out" if isinstance(e, requests.Timeout) else "unreachable"
                     raise ExchangeError(f"{kind} after {failures} attempts",
                                         exchange=self.exchange,
-                                        endpoint=endpoint.split("?")[0]) from None
+                                        endpoint=where()) from None
                 self._sleep(self._delay(failures))
                 continue
             if observe is not None:
@@ -256,7 +258,7 @@ class Http:
                 if waited > self.max_wait:
                     raise RateLimited(f"rate limited for more than {self.max_wait:.0f} s "
                                       f"(HTTP {response.status_code})",
-                                      exchange=self.exchange, endpoint=endpoint.split("?")[0],
+                                      exchange=self.exchange, endpoint=where(),
                                       code=str(response.status_code))
                 self._sleep(wait)
                 continue
@@ -265,7 +267,7 @@ class Http:
                 if failures >= self.attempts:
                     raise ExchangeError(f"HTTP {response.status_code} after {failures} "
                                         "attempts", exchange=self.exchange,
-                                        endpoint=endpoint.split("?")[0],
+                                        endpoint=where(),
                                         code=str(response.status_code))
                 self._sleep(self._delay(failures))
                 continue
@@ -282,7 +284,7 @@ class Http:
                 continue
             if error is not None:
                 raise type(error)(error.detail, exchange=error.exchange or self.exchange,
-                                  endpoint=error.endpoint or endpoint.split("?")[0],
+                                  endpoint=error.endpoint or raw.endpoint.split("?")[0],
                                   code=error.code)
             return reply
 

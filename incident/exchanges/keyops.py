@@ -25,7 +25,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from incident.errors import UsageError
-from incident.exchanges.http import Classify, Reply, utc_now
+from incident.exchanges.http import Classify, Reply
+from incident.store.db import utc_now
 from incident.exchanges.interface import (
     ActionResult, Connector, Credential, CredentialMismatch, ExchangeAuthError, ExchangeError,
     KeyRevoked, ManualStep, NotSupported, PermissionDenied, Restriction, SubAccount,

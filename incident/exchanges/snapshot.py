@@ -22,15 +22,16 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from incident.exchanges import data
-from incident.exchanges.http import Recorder, utc_now
+from incident.exchanges.http import Recorder
 from incident.exchanges.interface import Credential, RawResponse, response_json
-from incident.store.db import private_dir
+from incident.store.db import private_dir, utc_now
 
 PAGE = 1000
 CANDLE_MARGIN_MS = 30 * 60_000
@@ -78,11 +79,10 @@ def _lean(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def take(exchange_id: str, label: str, cred: Credential, *, since_ms: int, until_ms: int,
          base_url: str | None = None, symbols: Iterable[str] = (),
          recorder: Recorder | None = None, timeout: float = 15.0,
-         sleep: Callable[[float], None] | None = None) -> Snapshot:
+         sleep: Callable[[float], None] = time.sleep) -> Snapshot:
     recorder = recorder or Recorder()
     taken_at = utc_now()
-    extra = {"sleep": sleep} if sleep else {}
-    retry = data.Retrying(exchange_id, recorder, **extra)  # type: ignore[arg-type]
+    retry = data.Retrying(exchange_id, sleep=sleep)
     with data.connected(exchange_id, cred, recorder, base_url=base_url,
                         timeout=timeout) as ex:
         def call(what: str, fn: Callable[[], Any]) -> Any:
@@ -177,14 +177,20 @@ def _transfers(call: Callable[[str, Callable[[], Any]], Any], fetch: Any, what: 
         return [x for x in call(what, lambda: fetch(None, since_ms))
                 if (x.get("timestamp") or 0) <= until_ms]
     seen: dict[str, dict[str, Any]] = {}
-    start = since_ms
-    while start <= until_ms:
-        end = min(until_ms, start + span - 1)
+    for start, end in _spans_of(since_ms, until_ms, span):
         for x in call(what, lambda: fetch(None, start, None, {"until": end})):
             if start <= (x.get("timestamp") or 0) <= end:
                 seen[str(x.get("id") or x.get("txid") or len(seen))] = x
-        start = end + 1
     return sorted(seen.values(), key=lambda x: x.get("timestamp") or 0)
+
+
+def _spans_of(since_ms: int, until_ms: int, span: int) -> Iterator[tuple[int, int]]:
+    """[start, end] pieces of at most `span` ms covering since..until, in order."""
+    start = since_ms
+    while start <= until_ms:
+        end = min(until_ms, start + span - 1)
+        yield start, end
+        start = end + 1
 
 
 def _windowed(call: Callable[[str, Callable[[], Any]], Any], ex: Any, what: str,
@@ -193,14 +199,11 @@ def _windowed(call: Callable[[str, Callable[[], Any]], Any], ex: Any, what: str,
     own pagination."""
     fetch = getattr(ex, what)
     seen: dict[str, dict[str, Any]] = {}
-    start = since_ms
-    while start <= until_ms:
-        end = min(until_ms, start + BYBIT_SPAN_MS - 1)
+    for start, end in _spans_of(since_ms, until_ms, BYBIT_SPAN_MS):
         params = {"paginate": True, "paginationCalls": 1000, "until": end}
         for item in call(what, lambda: fetch(None, start, None, params)):
             if item.get("symbol") in symbols or not symbols:
                 seen[str(item.get("id"))] = item
-        start = end + 1
     return list(seen.values())
 
 
