@@ -12,7 +12,8 @@ from typing import Any
 import typer
 
 from incident import __version__
-from incident.cli import dumps, exchange, keys
+from incident.cli import audit as audit_cli
+from incident.cli import dumps, exchange, keys, playbook
 from incident.cli.exposure import publish_command, serve_command
 from incident.cli.ingest import ingest_command
 from incident.cli.match import check_command, match_command
@@ -51,6 +52,8 @@ app.command("snapshot")(exchange.snapshot_command)
 app.command("revoke")(exchange.revoke_command)
 app.command("restrict")(exchange.restrict_command)
 app.command("verify-revoked")(exchange.verify_revoked_command)
+app.add_typer(playbook.app, name="playbook")
+app.add_typer(audit_cli.app, name="audit")
 
 
 def _version(value: bool) -> None:

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import sys
 from pathlib import Path
 
 import typer
 
-from incident import registry
 from incident.cli.output import emit_json, open_store, say
 from incident.errors import ExitCode, UsageError
 from incident.exchanges import actions
-from incident.exchanges.credentials import Sources, resolve
-from incident.exchanges.interface import ActionResult, Restriction, SubAccount
+from incident.exchanges.credentials import Sources
+from incident.exchanges.interface import ActionResult, Restriction
 from incident.store import Store
 
 LABEL = typer.Argument(..., help="The registered key's label.")
@@ -51,20 +49,11 @@ def _prompt() -> object:
 def target(store: Store, label: str, *, base_url: str | None, credentials: Path | None,
            no_keyring: bool, timeout: float, master: str | None = None,
            sub_account: str | None = None) -> actions.Target:
-    key = registry.get_key(store, label)
-    sources = Sources(credentials, os.environ, not no_keyring, _prompt())  # type: ignore[arg-type]
-    sub = None
-    if master is not None:
-        master_key = registry.get_key(store, master)
-        if master_key.exchange != key.exchange:
-            raise UsageError(f"'{master}' is a {master_key.exchange} key; '{label}' is "
-                             f"{key.exchange}")
-        sub = SubAccount(master, resolve(master_key, sources, env_prefix="INCIDENT_MASTER_"),
-                         sub_account or "")
-    elif sub_account is not None:
+    if sub_account is not None and master is None:
         raise UsageError("--sub-account goes with --master LABEL")
-    cred = resolve(key, sources)
-    return actions.Target(key, cred, sub, base_url, timeout)
+    sources = Sources(credentials, os.environ, not no_keyring, _prompt())  # type: ignore[arg-type]
+    return actions.target(store, label, sources, base_url=base_url, timeout=timeout,
+                          master=master, sub_account=sub_account)
 
 
 def audit_key_command(ctx: typer.Context, label: str = LABEL, base_url: str | None = BASE_URL,
@@ -94,21 +83,6 @@ def audit_key_command(ctx: typer.Context, label: str = LABEL, base_url: str | No
     return ExitCode.OK
 
 
-def _when(text: str | None, default: dt.datetime, option: str) -> dt.datetime:
-    if text is None:
-        return default
-    m = re.fullmatch(r"(\d+)([dhm])", text.strip())
-    if m:
-        unit = {"d": "days", "h": "hours", "m": "minutes"}[m.group(2)]
-        return dt.datetime.now(dt.timezone.utc) - dt.timedelta(**{unit: int(m.group(1))})
-    try:
-        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{option}: not a time (2022-12-20, 2022-12-20T08:00:00Z, or 30d, "
-                         "12h, 90m ago)") from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
-
-
 def snapshot_command(
     ctx: typer.Context, label: str = LABEL,
     since: str | None = typer.Option(None, "--since", metavar="TIME",
@@ -125,8 +99,8 @@ def snapshot_command(
     """Snapshot the account as evidence: balances, orders, trades, deposits, withdrawals,
     candles around the fills, and every raw response with its SHA-256."""
     now = dt.datetime.now(dt.timezone.utc)
-    start = _when(since, now - dt.timedelta(days=90), "--since")
-    end = _when(until, now, "--until")
+    start = actions.when(since, now - dt.timedelta(days=90), "--since")
+    end = actions.when(until, now, "--until")
     if start >= end:
         raise UsageError("--since must be before --until")
     with open_store(ctx) as store:

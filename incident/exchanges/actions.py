@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from incident import audit
+from incident import audit, registry
+from incident.errors import UsageError
 from incident.exchanges import connect
 from incident.exchanges import snapshot as snapshots
+from incident.exchanges.credentials import Sources, resolve
 from incident.exchanges.http import Pacer, Recorder
 from incident.exchanges.interface import (ActionResult, Connector, Credential, ExchangeError,
                                           KeyAudit, Restriction, SubAccount, Verification)
@@ -64,6 +67,41 @@ class Target:
                          exchange=self.key.exchange,
                          key_sha256=self.key.key_sha256 or self.key.key_hmsl,
                          outcome=outcome, detail=detail, responses=responses)
+
+
+def target(store: Store, label: str, sources: Sources, *, base_url: str | None = None,
+           timeout: float = 10.0, master: str | None = None, sub_account: str | None = None,
+           pacer: Pacer | None = None) -> Target:
+    """The Target for a registered label: its credential (and its master's) resolved from
+    `sources` and checked against the registered fingerprints before anything is sent."""
+    key = registry.get_key(store, label)
+    sub = None
+    if master is not None:
+        master_key = registry.get_key(store, master)
+        if master_key.exchange != key.exchange:
+            raise UsageError(f"'{master}' is a {master_key.exchange} key; '{label}' is "
+                             f"{key.exchange}")
+        sub = SubAccount(master, resolve(master_key, sources, env_prefix="INCIDENT_MASTER_"),
+                         sub_account or "")
+    elif sub_account is not None:
+        raise UsageError("a sub-account goes with the label of its master key")
+    return Target(key, resolve(key, sources), sub, base_url, timeout, pacer)
+
+
+def when(text: str | None, default: dt.datetime, what: str) -> dt.datetime:
+    """A time given as ISO 8601 (UTC unless it says otherwise) or as an age: 30d, 12h, 90m."""
+    if text is None:
+        return default
+    m = re.fullmatch(r"(\d+)([dhm])", text.strip())
+    if m:
+        unit = {"d": "days", "h": "hours", "m": "minutes"}[m.group(2)]
+        return dt.datetime.now(dt.timezone.utc) - dt.timedelta(**{unit: int(m.group(1))})
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{what}: not a time (2022-12-20, 2022-12-20T08:00:00Z, or 30d, "
+                         "12h, 90m ago)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def audit_key(store: Store, target: Target) -> KeyAudit:

@@ -36,6 +36,11 @@ PASSPHRASE_EXCHANGES = frozenset({"kucoin", "okx", "bitget", "coinbase"})
 Prompt = Callable[[str], str]  # hidden prompt: label -> typed value
 
 
+class NotInFile(InputError):
+    """The credentials file has no row for the label: the next source is asked, and this
+    is the error if none has it (a master key's row may live in the environment)."""
+
+
 @dataclass(frozen=True)
 class Sources:
     """Where to look, in order; built by the CLI from its options and the environment."""
@@ -49,10 +54,19 @@ class Sources:
 def resolve(key: RegisteredKey, sources: Sources, *, env_prefix: str = "INCIDENT_") -> Credential:
     """The credential for a registered key, from the first source that has it, checked
     against the key's fingerprints."""
-    cred = (_from_file(sources.file, key) if sources.file else None) \
-        or _from_env(sources.env, env_prefix) \
+    missing: NotInFile | None = None
+    try:
+        cred = _from_file(sources.file, key) if sources.file else None
+    except NotInFile as e:
+        cred, missing = None, e
+    cred = cred or _from_env(sources.env, env_prefix) \
         or (_from_keyring(key.label) if sources.use_keyring else None) \
         or (_from_prompt(sources.prompt, key) if sources.prompt else None)
+    if cred is None and missing is not None:
+        if sources.env is None and not sources.use_keyring and sources.prompt is None:
+            raise missing
+        raise UsageError(f"no credential for '{key.label}': not in {missing.place}, nor in "
+                         f"{env_prefix}API_KEY, nor in the OS keyring")
     if cred is None:
         env_hint = f"{env_prefix}API_KEY and {env_prefix}API_SECRET"
         raise UsageError(f"no credential for '{key.label}': give --credentials FILE, set "
@@ -168,4 +182,4 @@ def _row_of(reader: Any, name: str, label: str) -> Credential:
         if cred is None:
             raise InputError("empty api_key", Place(name, line, "api_key"))
         return cred
-    raise InputError(f"no row labelled '{label}'", Place(name))
+    raise NotInFile(f"no row labelled '{label}'", Place(name))

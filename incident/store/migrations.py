@@ -162,4 +162,62 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX snapshots_label ON snapshots (label, taken_at);
     """,
+    # 6: playbook runs, persisted step by step and item by item, so a run killed at any
+    # moment resumes where it was; and the approvals and manual tasks people marked done
+    """
+    CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY,
+        playbook    TEXT    NOT NULL,      -- its name
+        source      TEXT    NOT NULL,      -- the YAML as started: a resume runs the same
+        sha256      TEXT    NOT NULL,      -- of source
+        inputs      TEXT    NOT NULL,      -- JSON
+        dry_run     INTEGER NOT NULL,
+        started_by  TEXT    NOT NULL,      -- the OS user
+        started_at  TEXT    NOT NULL,      -- UTC
+        updated_at  TEXT    NOT NULL,
+        status      TEXT    NOT NULL CHECK (status IN ('running', 'waiting', 'failed',
+                                                       'done')),
+        position    TEXT,                  -- the step it is at (NULL: finished)
+        reason      TEXT                   -- why it waits or failed
+    );
+    CREATE TABLE run_steps (
+        run_id      INTEGER NOT NULL REFERENCES runs (id),
+        step        TEXT    NOT NULL,
+        status      TEXT    NOT NULL CHECK (status IN ('running', 'waiting', 'failed',
+                                                       'done', 'skipped')),
+        items       INTEGER NOT NULL,      -- how many (1 without for_each)
+        output      TEXT,                  -- JSON, once done
+        error       TEXT,
+        started_at  TEXT    NOT NULL,
+        ended_at    TEXT,
+        PRIMARY KEY (run_id, step)
+    ) WITHOUT ROWID;
+    CREATE TABLE run_items (
+        run_id      INTEGER NOT NULL,
+        step        TEXT    NOT NULL,
+        idx         INTEGER NOT NULL,
+        name        TEXT    NOT NULL,      -- shown and used in ids (a label, an address)
+        item        TEXT    NOT NULL,      -- JSON: the for_each value, fixed when the step
+                                           -- began
+        status      TEXT    NOT NULL CHECK (status IN ('pending', 'started', 'done',
+                                                       'failed', 'waiting')),
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        output      TEXT,                  -- JSON
+        error       TEXT,
+        started_at  TEXT,
+        ended_at    TEXT,
+        PRIMARY KEY (run_id, step, idx),
+        FOREIGN KEY (run_id, step) REFERENCES run_steps (run_id, step)
+    ) WITHOUT ROWID;
+    CREATE TABLE run_approvals (
+        run_id      INTEGER NOT NULL REFERENCES runs (id),
+        step        TEXT    NOT NULL,
+        idx         INTEGER,               -- a manual task's item; NULL: the whole step
+        kind        TEXT    NOT NULL CHECK (kind IN ('approval', 'manual')),
+        actor       TEXT    NOT NULL,
+        at          TEXT    NOT NULL,
+        note        TEXT
+    );
+    CREATE INDEX run_approvals_step ON run_approvals (run_id, step);
+    """,
 ]

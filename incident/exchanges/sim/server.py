@@ -52,6 +52,9 @@ A request counts for an account when it carries that account's key (alive or del
 not counted); `restrictions` counts IP or read-only restrictions that succeeded. Keys are
 named by label only, here and in the access log. `POST /_sim/reset-stats` zeroes it all.
 
+`POST /_sim/delete-key` with {"label": LABEL} deletes that account's key as a person does in
+the exchange's web page (a main account's key, which no API deletes).
+
 `POST /_sim/faults` injects failures for tests (see `Faults`): a 5xx, or a delay past a
 client's timeout, for the next N requests to one path.
 
@@ -564,6 +567,16 @@ def _own(sim: Sim, method: str, path: str, body: bytes = b"") -> Reply:
         if method == "POST" and path == "/_sim/reset-stats":
             sim.stats.reset()
             return Reply(200, dumps(sim.stats.as_json()), {})
+        if method == "POST" and path == "/_sim/delete-key":
+            # what a person does in the exchange's web page (a main account's key, which
+            # no API deletes): {"label": LABEL}
+            try:
+                live = sim.live[str(json.loads(body)["label"])]
+            except (ValueError, KeyError, TypeError):
+                return Reply(404, b'{"detail":"no such account"}', {})
+            if live.alive:
+                sim.revoke(live)
+            return Reply(200, dumps({"label": live.label, "alive": False}), {})
         if method == "GET" and path == "/_sim/scenario":
             return Reply(200, dumps(sim.world.scenario.as_json()), {})
     return Reply(404, b'{"detail":"not found"}', {})

@@ -1,0 +1,1 @@
+"""Playbooks: YAML files naming registered steps, run by a resumable, audited runner."""

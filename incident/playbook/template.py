@@ -1,0 +1,110 @@
+"""Templating of a playbook's `with`, `when` and `for_each`: Jinja2's sandbox, where an
+undefined name is an error, never an empty string.
+
+A string that is exactly one `{{ expression }}` gives the expression's value as it is (a
+list stays a list); any other string is rendered as text. `when` and `for_each` are bare
+expressions (`steps.match.count > 0`). Nothing can reach Python beyond the values given:
+the sandbox refuses attribute access to internals, and no name is ever imported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+WHOLE = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.S)
+
+
+class TemplateError(Exception):
+    """A template that does not parse or cannot be evaluated; the message says why, and
+    the caller adds the path."""
+
+
+@lru_cache(maxsize=1)
+def environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    env.filters["label_of"] = lambda items: [i["label"] for i in items]
+    return env
+
+
+def check(text: str) -> None:
+    """Parse a template (or expression) without evaluating it."""
+    try:
+        m = WHOLE.match(text)
+        if m:
+            environment().compile_expression(m.group("expr"))
+        else:
+            environment().parse(text)
+    except jinja2.TemplateSyntaxError as e:
+        raise TemplateError(f"template does not parse: {e.message}") from None
+
+
+def check_expression(text: str) -> None:
+    try:
+        environment().compile_expression(text)
+    except jinja2.TemplateSyntaxError as e:
+        raise TemplateError(f"expression does not parse: {e.message}") from None
+
+
+def names(text: str) -> set[str]:
+    """The top-level names a template or expression uses (for validation)."""
+    from jinja2 import meta
+
+    m = WHOLE.match(text)
+    source = text if not m else text
+    try:
+        return set(meta.find_undeclared_variables(environment().parse(source)))
+    except jinja2.TemplateSyntaxError:
+        return set()
+
+
+def expression(text: str, context: Mapping[str, Any]) -> Any:
+    try:
+        return environment().compile_expression(text, undefined_to_none=False)(**context)
+    except jinja2.UndefinedError as e:
+        raise TemplateError(f"undefined: {e.message}") from None
+    except jinja2.TemplateError as e:
+        raise TemplateError(f"cannot evaluate: {e.message}") from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+        raise TemplateError(f"cannot evaluate ({type(e).__name__})") from None
+
+
+def render(value: Any, context: Mapping[str, Any]) -> Any:
+    """Every string in `value` (a JSON value) rendered against `context`."""
+    if isinstance(value, str):
+        if "{{" not in value and "{%" not in value:
+            return value
+        m = WHOLE.match(value)
+        if m:
+            result = expression(m.group("expr"), context)
+            return _plain(result)
+        try:
+            return environment().from_string(value).render(**context)
+        except jinja2.UndefinedError as e:
+            raise TemplateError(f"undefined: {e.message}") from None
+        except jinja2.TemplateError as e:
+            raise TemplateError(f"cannot render: {e.message}") from None
+    if isinstance(value, list):
+        return [render(v, context) for v in value]
+    if isinstance(value, dict):
+        return {k: render(v, context) for k, v in value.items()}
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """A rendered value as JSON: tuples (groupby's) become lists, generators lists."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "_asdict"):  # groupby's (grouper, list)
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    try:
+        return [_plain(v) for v in value]
+    except TypeError:
+        return str(value)
