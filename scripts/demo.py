@@ -14,10 +14,13 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from loopback import incident_serve, serve_pages, sim_exchange  # scripts/loopback.py, beside this file
+import platform_scenario  # scripts/, beside this file
+from loopback import incident_serve, serve_pages, sim_exchange
+from mailsink import MailSink
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = "sample_dumps/registry"  # relative to ROOT, where the commands run
@@ -203,6 +206,66 @@ def _exchange(out: Path) -> None:
         incident("verify-revoked", sub["label"], *sim, env=_credential(sub))
         step("Revoking it again changes nothing.")
         incident("revoke", sub["label"], *via, "--yes", *sim, env=both)
+        _playbooks(out, url, accounts_file, victim)
+
+
+def _playbooks(out: Path, url: str, accounts_file: Path, victim: dict[str, str]) -> None:
+    """The two playbooks: a user's own response on their own machine, and a platform's bulk
+    response, with a real SMTP server and webhook receiver on loopback."""
+    step("user-0001 runs the 3commas-2022 playbook on their own machine (its own data\n"
+         "   directory): register the key, check the dump, audit, snapshot, revoke. Binance\n"
+         "   has no API for this key, so the run waits for the user to delete it.")
+    user = {**_credential(victim), "INCIDENT_HOME": str(out / "user-home")}
+    incident("keys", "add", "--exchange", "binance", "--label", victim["label"], "--stdin",
+             stdin=f"{victim['api_key']}\n{victim['api_secret']}\n\n", env=user)
+    run = ("--input", f"dump={DUMPS}/3commas_2022", "--input", f"base_url={url}",
+           "--input", "since=2022-12-19", "--input", "until=2022-12-21")
+    incident("playbook", "run", "3commas-2022", *run, "--yes", env=user, expect=1)
+    step("The user deletes the key in Binance's web page (the simulator's /_sim/delete-key),\n"
+         "   marks the task done, and resumes: the run proves the key dead.")
+    print(f"$ curl -X POST {url}/_sim/delete-key -d '{{\"label\": \"{victim['label']}\"}}'",
+          flush=True)
+    urllib.request.urlopen(urllib.request.Request(
+        url + "/_sim/delete-key", data=json.dumps({"label": victim["label"]}).encode(),
+        method="POST"), timeout=10).read()
+    incident("playbook", "approve", "1", "guide", "--note",
+             "deleted in API Management, 2FA confirmed", env=user)
+    incident("playbook", "resume", "1", "--yes", env=user)
+
+    step("The platform's response to the leak of its users' sub-account keys: ingest the\n"
+         "   dump, match, disconnect each key, revoke each through the master key (a second\n"
+         "   responder approves), prove each dead, mail each user once (a real SMTP server\n"
+         "   on 127.0.0.1 keeps the mails in demo-output/mail/), tell the security webhook.")
+    platform = platform_scenario.build(accounts_file, out / "platform", count=5, shared=5)
+    with MailSink(webhook_secret="demo-webhook-secret", outdir=out / "mail") as sink:
+        m = platform.master  # registered above
+        incident("keys", "import", str(platform.fingerprints))
+        settings = {"INCIDENT_SMTP_HOST": sink.smtp_host,
+                    "INCIDENT_SMTP_PORT": str(sink.smtp_port),
+                    "INCIDENT_SMTP_FROM": "security@botly.invalid",
+                    "INCIDENT_SMTP_LOOKUP_URL": sink.url + "/messages/lookup",
+                    "INCIDENT_WEBHOOK_SECRET": "demo-webhook-secret",
+                    **_credential(m, "INCIDENT_MASTER_"), "USER": "first-responder",
+                    "LOGNAME": "first-responder"}
+        args = ["playbook", "run", "platform-bulk-response"]
+        for name, value in (("dump", platform.dump), ("accounts", platform.accounts),
+                            ("master", m["label"]), ("credentials", platform.credentials),
+                            ("base_url", url), ("disable_url", sink.url + "/admin/keys/disable"),
+                            ("webhook", sink.url + "/hooks/security"), ("platform", "Botly")):
+            args += ["--input", f"{name}={value}"]
+        incident(*args, "--dry-run", env=settings)
+        incident(*args, "--yes", env=settings, expect=1)
+        incident("playbook", "approve", "2", "revoke", "--note", "5 keys, list checked",
+                 env={**settings, "USER": "second-responder", "LOGNAME": "second-responder"})
+        incident("playbook", "resume", "2", "--yes", env=settings)
+        incident("playbook", "status", "2")
+        stats = sink.stats()
+        print(f"  the mail server received {stats['messages']} mails for "
+              f"{len(stats['by_recipient'])} users ({platform.users} affected); the webhook "
+              f"{stats['webhooks']} signed delivery", flush=True)
+    step("The audit log: every action, approval and note, chained by SHA-256.")
+    incident("audit", "verify")
+    incident("audit", "export", str(out / "audit.jsonl"))
 
 
 def _paste_site() -> contextlib.AbstractContextManager[str]:

@@ -107,7 +107,9 @@ class Step:
 
     def plan(self, ctx: Context, args: Mapping[str, Any]) -> JSON:
         """A write step under --dry-run: what it would do, changing nothing."""
-        return {"would": self.name, "with": describe(args)}
+        target = args.get("label") or args.get("to") or args.get("url") or ""
+        return {"would": self.name, "with": describe(args),
+                "summary": f"would {self.name.replace('_', ' ')} {target}".rstrip()}
 
     def check(self, ctx: Context, args: Mapping[str, Any]) -> JSON | None:
         """After an interrupted write: its output if the effect is there, else None (the

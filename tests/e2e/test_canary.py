@@ -413,3 +413,93 @@ def test_exchange_commands_leave_no_plaintext(tmp_path: Path) -> None:
         incident("--debug", "audit-key", "canary-binance", *common, expect=4)
     assert list((home / "snapshots").rglob("raw/*.json"))
     canary.assert_clean()
+
+
+def test_playbook_runs_leave_no_plaintext(tmp_path: Path) -> None:
+    """The playbook runner, its steps, notifications and the audit commands: a platform's
+    bulk response (dry run, approval, resume) and a user's 3commas-2022 (with a manual task)
+    over keys the canary seeded. The mails as they arrived, the webhook and admin-endpoint
+    bodies, every run's output and the audit export hold no piece of a key."""
+    import requests
+
+    from scripts import platform_scenario
+    from scripts.loopback import sim_exchange
+    from scripts.mailsink import MailSink
+
+    canary = Canary(count=2)
+    s = canary.secrets
+    inputs, home, env = _workspace(canary, tmp_path)
+    logs = canary.watch(tmp_path / "logs")
+    mail = canary.watch(tmp_path / "mail")
+    logs.mkdir()
+    mail.mkdir()
+
+    def incident(*args: object, expect: int = 0, more: dict[str, str] | None = None) -> str:
+        result = run_incident(*map(str, args), env={**env, **(more or {})})
+        canary.record(f"incident {' '.join(map(str, args))}", result.stdout + result.stderr)
+        assert result.code == expect, (args, result.stderr)
+        return result.stdout
+
+    keys = inputs / "keys.csv"
+    keys.write_text(f"exchange,label,api_key,api_secret\nbinance,canary-binance,{s[0]},{s[1]}\n")
+    leak = inputs / "leak"
+    leak.mkdir()
+    (leak / "dump.csv").write_text(f"exchange,apiKey,secret\nbinance,{s[0]},{s[1]}\n")
+    accounts = inputs / "accounts.json"
+    with MailSink(webhook_secret="canary-webhook-secret", outdir=mail) as sink, \
+            sim_exchange(["--keys", str(keys), "--accounts-file", str(accounts), "--victims",
+                          "2", "--subaccounts", "4", "--busy-trades", "0"],
+                         {**os.environ, **env}, logs / "sim.log") as (url, _):
+        p = platform_scenario.build(accounts, inputs / "platform", count=4, shared=2)
+        for a in (p.master, *p.subs):
+            canary.secrets += [a["api_key"], a["api_secret"]]
+        notify = {"INCIDENT_SMTP_HOST": sink.smtp_host, "INCIDENT_SMTP_PORT": str(sink.smtp_port),
+                  "INCIDENT_SMTP_FROM": "security@botly.invalid",
+                  "INCIDENT_SMTP_LOOKUP_URL": sink.url + "/messages/lookup",
+                  "INCIDENT_WEBHOOK_SECRET": "canary-webhook-secret",
+                  "INCIDENT_MASTER_API_KEY": p.master["api_key"],
+                  "INCIDENT_MASTER_API_SECRET": p.master["api_secret"], "USER": "first",
+                  "LOGNAME": "first"}
+        master_file = inputs / "master.csv"
+        master_file.write_text("exchange,label,api_key,api_secret\nbinance,"
+                               f"{p.master['label']},{p.master['api_key']},"
+                               f"{p.master['api_secret']}\n")
+        incident("keys", "import", master_file)
+        incident("keys", "import", p.fingerprints)
+        incident("keys", "import", keys)
+        args = ["playbook", "run", "platform-bulk-response"]
+        for name, value in (("dump", p.dump), ("accounts", p.accounts),
+                            ("master", p.master["label"]), ("credentials", p.credentials),
+                            ("base_url", url), ("disable_url", sink.url + "/admin/keys/off"),
+                            ("webhook", sink.url + "/hooks/sec")):
+            args += ["--input", f"{name}={value}"]
+        incident(*args, "--dry-run", "--json", more=notify)
+        incident(*args, "--yes", expect=1, more=notify)
+        incident("playbook", "approve", 2, "revoke", expect=2, more=notify)  # four eyes
+        incident("playbook", "approve", 2, "revoke", "--note", "ok",
+                 more={**notify, "USER": "second", "LOGNAME": "second"})
+        incident("--debug", "playbook", "resume", 2, "--yes", "--json", more=notify)
+        # a user's own run: the key from the environment, a manual task, then verified
+        user = {**notify, "INCIDENT_API_KEY": s[0], "INCIDENT_API_SECRET": s[1]}
+        incident("playbook", "run", "3commas-2022", "--input", f"dump={leak}", "--input",
+                 f"base_url={url}", "--input", "since=2022-12-19", "--input",
+                 "until=2022-12-21", "--yes", expect=1, more=user)
+        requests.post(url + "/_sim/delete-key", json={"label": "canary-binance"}, timeout=10)
+        incident("playbook", "approve", 3, "guide", "--note", "deleted", more=user)
+        incident("playbook", "resume", 3, "--yes", more=user)
+        # a wrong credential in the environment: refused, and the failure printed whole
+        incident("--debug", "playbook", "run", "key-hygiene", "--input", f"base_url={url}",
+                 "--yes", expect=4, more={**notify, "INCIDENT_API_KEY": s[2],
+                                           "INCIDENT_API_SECRET": s[3]})
+        for run in (1, 2, 3, 4):
+            incident("playbook", "status", run, "--json", expect=0 if run != 4 else 4)
+        incident("audit", "list", "--json")
+        incident("audit", "export", home / "audit.jsonl")
+        incident("audit", "verify", "--file", home / "audit.jsonl")
+        assert sink.stats()["messages"] == p.users and sink.stats()["webhooks"] == 1
+        for m in sink.messages:
+            canary.record(f"mail to {m.to}", m.raw)
+        for post in sink.posts:
+            canary.record(f"POST {post.path}", json.dumps(post.body))
+    assert list(mail.glob("*.eml"))
+    canary.assert_clean()

@@ -34,13 +34,23 @@ def test_the_demo_runs_and_keeps_to_its_folder(tmp_path: Path) -> None:
     assert "leaks_count: 1 (count 2)" in proc.stdout  # ggshield, installed by make test
     assert (out / "exposure-site" / "index.html").is_file()
     assert sorted(p.name for p in (out / "home").iterdir()) == ["exposure.key", "incident.db",
-                                                                 "snapshots"]
+                                                                 "runs", "snapshots"]
     # the exchange: the attack replayed, a snapshot, the manual steps, a revocation
     assert "user-0001-binance (binance), 2022-12-17T00:00:00.000Z to" in proc.stdout
     assert "1. Log in to Binance and open Account > API Management." in proc.stdout
     assert "revoke done via api:master: deleted the key of sub-account" in proc.stdout
     assert "refused the key (code -2015)" in proc.stdout
     assert "revoke already via api:master" in proc.stdout
+    # the playbooks: a user's run waits for the manual deletion, then proves the key dead;
+    # the platform's waits for a second responder, then revokes, proves and mails
+    assert "waits for a person: 1 task (user-0001-binance)" in proc.stdout
+    assert "verify[user-0001-binance]: revoked" in proc.stdout
+    assert "needs approval (anyone other than first-responder)" in proc.stdout
+    assert "approved by second-responder" in proc.stdout
+    assert proc.stdout.count("run 1: done") == 2 and "run 2: done" in proc.stdout
+    assert "the mail server received 4 mails for 4 users (4 affected)" in proc.stdout
+    assert len(list((out / "mail").glob("*.eml"))) == 4
+    assert re.search(r"audit log intact: \d+ entries", proc.stdout)
     snapshot, = (out / "home" / "snapshots" / "user-0001-binance").iterdir()
     assert (snapshot / "snapshot.json").stat().st_mode & 0o777 == 0o600
     assert (out / "sim-accounts.json").stat().st_mode & 0o777 == 0o600

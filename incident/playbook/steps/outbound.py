@@ -184,7 +184,8 @@ class Http(Step):
         "headers": Param("dict", default={}),
         "token_env": Param("str", help="an environment variable holding a bearer token"),
         "expect": Param("list", default=[200, 201, 202, 204]),
-        "check_url": Param("str", help="after a crash: GET it; 200 means done, 404 not"),
+        "check_url": Param("str", help="after a crash: GET it with ?idempotency_key=KEY; "
+                                       "200 means the call landed, 404 not"),
         "timeout": Param("number", default=10.0),
     }
 
@@ -243,6 +244,7 @@ class Http(Step):
         headers = self._headers(ctx, args)
         try:
             answer = requests.get(url, headers=headers, allow_redirects=False,
+                                  params={"idempotency_key": headers["Idempotency-Key"]},
                                   timeout=ctx.timeout(float(args.get("timeout") or 10.0)))
         except requests.RequestException:
             return None
