@@ -43,6 +43,7 @@ bench: $(STAMP) $(GG_STAMP)
 	$(BIN)/python benchmarks/match.py
 	$(BIN)/python benchmarks/exposure.py
 	$(BIN)/python benchmarks/exchanges.py
+	$(BIN)/python benchmarks/playbooks.py
 
 clean:
 	rm -rf $(VENV) $(GG_VENV) demo-output benchmarks/out

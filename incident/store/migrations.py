@@ -219,5 +219,6 @@ MIGRATIONS: list[str] = [
         note        TEXT
     );
     CREATE INDEX run_approvals_step ON run_approvals (run_id, step);
+    CREATE INDEX audit_log_label ON audit_log (label, id);  -- a key's history (notices)
     """,
 ]
