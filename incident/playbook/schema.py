@@ -42,6 +42,7 @@ STEP_KEYS = ("id", "name", "uses", "with", "when", "for_each", "approval", "retr
 TOP_KEYS = ("name", "description", "inputs", "steps")
 LATER = {"report": "the reports issue", "bundle": "the reports issue"}
 MAX_BYTES = 1 << 20
+MAX_NODES = 100_000
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,16 @@ def parse(text: str, source: str) -> Playbook:
         loader = yaml.SafeLoader(text)
         try:
             node = loader.get_single_node()
+            if node is not None and _size(node, {}, set()) > MAX_NODES:
+                raise PlaybookError(source, [f"{source}: more than {MAX_NODES:,} values once "
+                                             "its aliases are expanded"])
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
+    except RecursionError:
+        raise PlaybookError(source, [f"{source}: nested too deeply"]) from None
+    except ValueError as e:
+        raise PlaybookError(source, [f"{source}: {e}"]) from None
     except yaml.MarkedYAMLError as e:
         line = e.problem_mark.line + 1 if e.problem_mark else None
         raise PlaybookError(source, [f"{source}:{line}: not valid YAML ({e.problem})"]) from None
@@ -133,7 +141,7 @@ def parse(text: str, source: str) -> Playbook:
         raise PlaybookError(source, [f"{source}: not valid YAML"]) from None
     lines: dict[str, int] = {}
     if node is not None:
-        _marks(node, "", lines)
+        _marks(node, "", lines, set())
     checker = _Checker(source, lines, STEPS)
     book = checker.playbook(data, text, source)
     if checker.problems or book is None:
@@ -141,18 +149,39 @@ def parse(text: str, source: str) -> Playbook:
     return book
 
 
-def _marks(node: yaml.Node, path: str, out: dict[str, int]) -> None:
+def _marks(node: yaml.Node, path: str, out: dict[str, int], seen: set[int]) -> None:
+    """The line of every path, each node visited once (an alias is not walked again)."""
     out[path] = node.start_mark.line + 1
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             key = str(k.value)
             sub = f"{path}.{key}" if path else key
-            out.setdefault(sub, k.start_mark.line + 1)
-            _marks(v, sub, out)
+            _marks(v, sub, out, seen)
             out[sub] = k.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
-            _marks(v, f"{path}[{i}]", out)
+            _marks(v, f"{path}[{i}]", out, seen)
+
+
+def _size(node: yaml.Node, memo: dict[int, int], stack: set[int]) -> int:
+    """How many nodes the document holds with its aliases expanded (an alias bomb is
+    small as text and huge as data); ValueError if an alias refers to itself."""
+    if id(node) in stack:
+        raise ValueError("an alias refers to itself")
+    if id(node) in memo:
+        return memo[id(node)]
+    stack.add(id(node))
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        total += sum(_size(k, memo, stack) + _size(v, memo, stack) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        total += sum(_size(v, memo, stack) for v in node.value)
+    stack.discard(id(node))
+    memo[id(node)] = total
+    return total
 
 
 class _Checker:
@@ -164,10 +193,13 @@ class _Checker:
         self.problems: list[str] = []
 
     def bad(self, path: str, message: str) -> None:
-        line = self.lines.get(path)
-        while line is None and path:
-            path = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path)
-            line = self.lines.get(path)
+        line, near = self.lines.get(path), path
+        while line is None and near:  # a missing key: the line of what holds it
+            shorter = re.sub(r"(\.[^.\[]*|\[\d+\]|^[^.\[]*)$", "", near)
+            if shorter == near:
+                break
+            near = shorter
+            line = self.lines.get(near)
         self.problems.append(f"{self.source}:{line}: {path or '(top)'}: {message}" if line
                              else f"{self.source}: {path or '(top)'}: {message}")
 
@@ -310,10 +342,10 @@ class _Checker:
                 self.bad(path, f"unknown name '{name}'; known: inputs, steps, item, run")
             elif name == "item" and not has_item:
                 self.bad(path, "'item' is only defined in a step with for_each")
-        for ref in re.findall(r"\bsteps\.([A-Za-z_]\w*)", text):
+        for ref in re.findall(r"(?<![\w.])steps\.([A-Za-z_]\w*)", text):
             if ref not in earlier:
                 self.bad(path, f"step '{ref}' is not an earlier step")
-        for ref in re.findall(r"\binputs\.([A-Za-z_]\w*)", text):
+        for ref in re.findall(r"(?<![\w.])inputs\.([A-Za-z_]\w*)", text):
             if ref not in inputs:
                 self.bad(path, f"input '{ref}' is not declared under inputs")
 
@@ -361,7 +393,8 @@ class _Checker:
         if cls is not None and cls.name == "http":
             method = str(args.get("method", "POST")).upper()
             if declared != "write" and method not in ("GET", "HEAD"):
-                self.bad(f"{path}.side_effect", f"an http {method} is a write")
+                self.bad(f"{path}.side_effect", f"an http {method} is a write" if
+                         len(method) <= 8 else "an http call other than GET or HEAD is a write")
                 return own
             return str(declared)
         if SIDE_EFFECTS.index(declared) < SIDE_EFFECTS.index(own):

@@ -42,6 +42,8 @@ def check(text: str) -> None:
             environment().parse(text)
     except jinja2.TemplateSyntaxError as e:
         raise TemplateError(f"template does not parse: {e.message}") from None
+    except RecursionError:
+        raise TemplateError("template nested too deeply") from None
 
 
 def check_expression(text: str) -> None:
@@ -49,6 +51,8 @@ def check_expression(text: str) -> None:
         environment().compile_expression(text)
     except jinja2.TemplateSyntaxError as e:
         raise TemplateError(f"expression does not parse: {e.message}") from None
+    except RecursionError:
+        raise TemplateError("expression nested too deeply") from None
 
 
 def names(text: str) -> set[str]:
@@ -64,13 +68,20 @@ def names(text: str) -> set[str]:
 
 
 def expression(text: str, context: Mapping[str, Any]) -> Any:
+    """The expression's value, as plain JSON values; TemplateError for anything else (an
+    undefined name, a refused attribute, a division by zero)."""
     try:
-        return environment().compile_expression(text, undefined_to_none=False)(**context)
+        value = environment().compile_expression(text, undefined_to_none=False)(**context)
+        if isinstance(value, jinja2.Undefined):
+            value._fail_with_undefined_error()
+        return _plain(value)
     except jinja2.UndefinedError as e:
         raise TemplateError(f"undefined: {e.message}") from None
     except jinja2.TemplateError as e:
         raise TemplateError(f"cannot evaluate: {e.message}") from None
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+    except RecursionError:
+        raise TemplateError("nested too deeply") from None
+    except Exception as e:  # noqa: BLE001 - an expression's own failure, as a place
         raise TemplateError(f"cannot evaluate ({type(e).__name__})") from None
 
 
@@ -81,14 +92,17 @@ def render(value: Any, context: Mapping[str, Any]) -> Any:
             return value
         m = WHOLE.match(value)
         if m:
-            result = expression(m.group("expr"), context)
-            return _plain(result)
+            return expression(m.group("expr"), context)
         try:
             return environment().from_string(value).render(**context)
         except jinja2.UndefinedError as e:
             raise TemplateError(f"undefined: {e.message}") from None
         except jinja2.TemplateError as e:
             raise TemplateError(f"cannot render: {e.message}") from None
+        except RecursionError:
+            raise TemplateError("nested too deeply") from None
+        except Exception as e:  # noqa: BLE001 - as in expression()
+            raise TemplateError(f"cannot render ({type(e).__name__})") from None
     if isinstance(value, list):
         return [render(v, context) for v in value]
     if isinstance(value, dict):
@@ -100,6 +114,8 @@ def _plain(value: Any) -> Any:
     """A rendered value as JSON: tuples (groupby's) become lists, generators lists."""
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if hasattr(value, "_asdict"):  # groupby's (grouper, list)
