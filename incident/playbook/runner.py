@@ -243,7 +243,6 @@ class _Run:
                 values = [None]
                 if spec.for_each is not None:
                     values = template.expression(spec.for_each, variables)
-                    values = template._plain(values)
                     if not isinstance(values, list):
                         raise template.TemplateError("for_each did not give a list")
             except template.TemplateError as e:
@@ -321,7 +320,7 @@ class _Run:
         try:
             if spec.for_each is not None and (spec.when is None or
                                               template.expression(spec.when, variables)):
-                values = template._plain(template.expression(spec.for_each, variables))
+                values = template.expression(spec.for_each, variables)
                 if isinstance(values, list):
                     fresh = [(n, v) for n, v in self.named(spec, values) if n not in known]
         except template.TemplateError:

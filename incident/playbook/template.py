@@ -10,7 +10,7 @@ the sandbox refuses attribute access to internals, and no name is ever imported.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -33,37 +33,34 @@ def environment() -> ImmutableSandboxedEnvironment:
 
 
 def check(text: str) -> None:
-    """Parse a template (or expression) without evaluating it."""
-    try:
-        m = WHOLE.match(text)
-        if m:
-            environment().compile_expression(m.group("expr"))
-        else:
-            environment().parse(text)
-    except jinja2.TemplateSyntaxError as e:
-        raise TemplateError(f"template does not parse: {e.message}") from None
-    except RecursionError:
-        raise TemplateError("template nested too deeply") from None
+    """Parse a template (or a whole `{{ expression }}`) without evaluating it."""
+    m = WHOLE.match(text)
+    if m:
+        check_expression(m.group("expr"), "template")
+    else:
+        _parsed(lambda: environment().parse(text), "template")
 
 
-def check_expression(text: str) -> None:
+def check_expression(text: str, what: str = "expression") -> None:
+    _parsed(lambda: environment().compile_expression(text), what)
+
+
+def _parsed(parse: Callable[[], object], what: str) -> None:
     try:
-        environment().compile_expression(text)
+        parse()
     except jinja2.TemplateSyntaxError as e:
-        raise TemplateError(f"expression does not parse: {e.message}") from None
+        raise TemplateError(f"{what} does not parse: {e.message}") from None
     except RecursionError:
-        raise TemplateError("expression nested too deeply") from None
+        raise TemplateError(f"{what} nested too deeply") from None
 
 
 def names(text: str) -> set[str]:
     """The top-level names a template or expression uses (for validation)."""
     from jinja2 import meta
 
-    m = WHOLE.match(text)
-    source = text if not m else text
     try:
-        return set(meta.find_undeclared_variables(environment().parse(source)))
-    except jinja2.TemplateSyntaxError:
+        return set(meta.find_undeclared_variables(environment().parse(text)))
+    except (jinja2.TemplateSyntaxError, RecursionError):
         return set()
 
 
