@@ -101,6 +101,9 @@ class Step:
     # A read that only makes sense after the writes before it (verify_revoked) is planned,
     # not run, in a dry run.
     in_dry_run: ClassVar[bool] = True
+    # A person does the work (a checklist marked done): the runner waits for them and
+    # never calls run().
+    by_person: ClassVar[bool] = False
 
     def run(self, ctx: Context, args: Mapping[str, Any]) -> JSON:
         raise NotImplementedError

@@ -388,7 +388,7 @@ class _Run:
             args[pname] = value
         ctx = Context(self.store, self.settings, self.run.id, spec.id, name, self.run.dry_run,
                       self.actor, self.options.env, say=self.say)
-        if spec.uses == "manual":
+        if step.by_person:
             return self.manual(spec, item, args)
         if self.run.dry_run and (spec.side_effect == "write" or not step.in_dry_run):
             try:
@@ -525,7 +525,7 @@ def approve(store: Store, run_id: int, step_id: str, *, note: str | None,
             or state.status != "waiting":
         raise UsageError(f"run {run_id} is not waiting at step '{step_id}' (it is "
                          f"{run.status}{' at ' + run.position if run.position else ''})")
-    if spec.uses == "manual":
+    if STEPS[spec.uses].by_person:
         waiting = [i for i in sql.items(store.conn, run_id, step_id) if i.status == "waiting"]
         if item is not None:
             waiting = [i for i in waiting if i.name == item]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from incident.exchanges import actions
@@ -44,9 +45,8 @@ class _ExchangeStep(Step):
                                 timeout=ctx.timeout(float(args.get("timeout") or 10.0)),
                                 master=args.get("master") or None,
                                 sub_account=args.get("sub_account") or None)
-        pacer = self.pacers.setdefault((target.key.exchange, args.get("master")), Pacer())
-        return actions.Target(target.key, target.cred, target.sub, target.base_url,
-                              target.timeout, pacer)
+        return replace(target, pacer=self.pacers.setdefault(
+            (target.key.exchange, args.get("master")), Pacer()))
 
 
 def _action(result: ActionResult) -> dict[str, Any]:

@@ -145,15 +145,13 @@ class Lookup(Step):
 class Manual(Step):
     """A checklist a person works through and marks done with a note (in a terminal when
     the run has one, else `incident playbook approve RUN STEP --note TEXT`). The runner
-    handles the waiting; this class only declares the arguments."""
+    does the waiting (`by_person`); this class declares the arguments."""
 
     name = "manual"
     side_effect = "none"
+    by_person = True
     summary = "A checklist a person marks done, with a note."
     params = {
         "title": Param("str", required=True),
         "checklist": Param("list", default=[]),
     }
-
-    def run(self, ctx: Context, args: Mapping[str, Any]) -> JSON:
-        raise NotImplementedError("the runner waits for a person; it never runs this")

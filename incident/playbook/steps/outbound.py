@@ -26,7 +26,7 @@ from incident.errors import UsageError
 from incident.playbook.interface import JSON, Context, Param, Step, StepFailed
 
 
-def _settings(ctx: Context) -> notify.NotifySettings:
+def _load_settings(ctx: Context) -> notify.NotifySettings:
     return notify.NotifySettings.load(ctx.env, notify.default_config(ctx.env,
                                                                      ctx.settings.data_dir))
 
@@ -89,9 +89,17 @@ class Notify(Step):
                 "keys": key_facts(ctx, [str(x) for x in args.get("keys") or []]),
                 "incident": incident, **given}
 
+    _settings: notify.NotifySettings | None = None
+
+    def settings(self, ctx: Context) -> notify.NotifySettings:
+        """Read once per step (an instance lives for one step of one run), not per item."""
+        if self._settings is None:
+            self._settings = _load_settings(ctx)
+        return self._settings
+
     def _email(self, ctx: Context, args: Mapping[str, Any]) -> tuple[notify.MailSettings,
                                                                      notify.Email]:
-        settings = _settings(ctx).mail
+        settings = self.settings(ctx).mail
         if settings is None:
             raise UsageError("notify: no SMTP server configured (set INCIDENT_SMTP_HOST, or "
                              "[smtp] host in the config file)")
@@ -120,7 +128,7 @@ class Notify(Step):
                 "summary": f"e-mailed {email.to}"}
 
     def _webhook(self, ctx: Context, args: Mapping[str, Any]) -> JSON:
-        settings = _settings(ctx)
+        settings = self.settings(ctx)
         url = str(args["to"])
         delivery_id = hashlib.sha256(ctx.key().encode()).hexdigest()[:32]
         context = self._context(ctx, args)
