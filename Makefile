@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 GG_VENV  := .venv-ggshield
 GG_STAMP := $(GG_VENV)/.installed
 
-.PHONY: demo test install bench clean browser
+.PHONY: demo test install bench clean browser pdf
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,20 @@ install: $(STAMP)
 browser:
 	@scripts/debian-package /usr/bin/chromium chromium
 
-demo: $(STAMP)
+# The PDF report: WeasyPrint needs Pango (and HarfBuzz's subsetter to embed only the glyphs
+# used) and a font; its tests turn pages into images with pdftoppm (poppler-utils).
+pdf:
+	@scripts/debian-package \
+		lib:libpango-1.0.so.0 libpango-1.0-0 \
+		lib:libpangoft2-1.0.so.0 libpangoft2-1.0-0 \
+		lib:libharfbuzz-subset.so.0 libharfbuzz-subset0 \
+		/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core \
+		/usr/bin/pdftoppm poppler-utils
+
+demo: $(STAMP) pdf
 	$(BIN)/python scripts/demo.py
 
-test: $(STAMP) $(GG_STAMP) browser
+test: $(STAMP) $(GG_STAMP) browser pdf
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) $(GG_STAMP)

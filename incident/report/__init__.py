@@ -1,0 +1,1 @@
+"""Claim reports and evidence bundles: what a claim is made of, and how it is checked."""
