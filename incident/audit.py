@@ -357,7 +357,21 @@ def read_export(path: Path) -> list[dict[str, Any]]:
         data = Path(path).read_bytes()
     except OSError as e:
         raise InputError(f"cannot read ({e.strerror})", Place(name)) from e
-    problems = Problems(name)
+    out, problems = read_export_lines(data, name)
+    if problems.total == 1:
+        raise problems.kept[0]
+    if problems:
+        more = problems.total - len(problems.kept)
+        raise InputError(f"{problems.total} lines are not audit entries:\n  "
+                         + "\n  ".join(map(str, problems.kept))
+                         + (f"\n  ... and {more} more" if more else ""), Place(name))
+    return out
+
+
+def read_export_lines(data: bytes, source: str) -> tuple[list[dict[str, Any]], Problems]:
+    """An export already read (a file in an evidence bundle): its entries, and its lines
+    that are not entries, each named by `source` and line, never quoted."""
+    problems = Problems(source)
     out: list[dict[str, Any]] = []
     raw_lines = data.split(b"\n")
     if raw_lines[-1] == b"":
@@ -377,14 +391,7 @@ def read_export(path: Path) -> list[dict[str, Any]]:
             problems.add(why, n)
         else:
             out.append(item)
-    if problems.total == 1:
-        raise problems.kept[0]
-    if problems:
-        more = problems.total - len(problems.kept)
-        raise InputError(f"{problems.total} lines are not audit entries:\n  "
-                         + "\n  ".join(map(str, problems.kept))
-                         + (f"\n  ... and {more} more" if more else ""), Place(name))
-    return out
+    return out, problems
 
 
 def _refuse(constant: str) -> Any:
