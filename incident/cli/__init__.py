@@ -14,6 +14,8 @@ import typer
 from incident import __version__
 from incident.cli import audit as audit_cli
 from incident.cli import dumps, exchange, keys, playbook
+from incident.cli import report as report_cli
+from incident.cli import evidence as evidence_cli
 from incident.cli.exposure import publish_command, serve_command
 from incident.cli.ingest import ingest_command
 from incident.cli.match import check_command, match_command
@@ -54,6 +56,8 @@ app.command("restrict")(exchange.restrict_command)
 app.command("verify-revoked")(exchange.verify_revoked_command)
 app.add_typer(playbook.app, name="playbook")
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(report_cli.app, name="report")
+app.add_typer(evidence_cli.app, name="evidence")
 
 
 def _version(value: bool) -> None:

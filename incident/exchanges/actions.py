@@ -110,8 +110,13 @@ def audit_key(store: Store, target: Target) -> KeyAudit:
     except ExchangeError as e:
         target.log(store, "audit-key", "read", "failed", _failure(e))
         raise
-    target.log(store, "audit-key", "read", "ok", {"risk": list(result.risk)},
-               result.responses)
+    target.log(store, "audit-key", "read", "ok", {
+        "risk": list(result.risk), "can_read": result.can_read,
+        "can_trade": result.can_trade, "can_withdraw": result.can_withdraw,
+        "can_transfer": result.can_transfer, "ip_restricted": result.ip_restricted,
+        "ip_whitelist": list(result.ip_whitelist), "created_at": result.created_at,
+        "expires_at": result.expires_at, "is_master": result.is_master,
+        "permissions": list(result.permissions)}, result.responses)
     return result
 
 

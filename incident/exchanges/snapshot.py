@@ -2,7 +2,9 @@
 
 What it fetches: balances, open orders, deposits and withdrawals; then, for every symbol the
 account held or traded, its orders and trades in the window, and public 1-minute candles
-from 30 minutes before to 30 minutes after each run of fills. "Held or traded": spot pairs
+from 30 minutes before to 30 minutes after each run of fills; and for pricing in USD(T),
+the candles of each held or traded asset's USDT pair (else its BTC pair) around every
+fill. "Held or traded": spot pairs
 whose base and quote both appear in the account (balances, including the zero balances an
 exchange lists, deposits, withdrawals, open orders), plus any `symbols` asked for.
 
@@ -130,6 +132,14 @@ def take(exchange_id: str, label: str, cred: Credential, *, since_ms: int, until
             for start, end in _spans(stamps):
                 rows += _candles(call, ex, sym, start, end)
             candles[sym] = rows
+        every = [int(t["timestamp"]) for t in trades]
+        traded = {markets[s][part] for s in by_symbol if s in markets
+                  for part in ("base", "quote")}
+        for sym in valuation_symbols(markets, assets | traded):
+            rows = list(candles.get(sym, []))
+            for start, end in _coalesce(_spans(every)):
+                rows += _candles(call, ex, sym, start, end)
+            candles[sym] = sorted({int(r[0]): r for r in rows}.values(), key=lambda r: r[0])
 
     total = {k: v for k, v in balance.get("total", {}).items()}
     balances = {c: {"total": total.get(c), "free": balance.get("free", {}).get(c),
@@ -145,6 +155,43 @@ def take(exchange_id: str, label: str, cred: Credential, *, since_ms: int, until
     }
     return Snapshot(exchange_id, label, iso(since_ms), iso(until_ms), taken_at,
                     tuple(sorted(wanted)), snapshot_data, recorder.take())
+
+
+# Counted at one US dollar when a report values holdings in USD(T).
+STABLE = frozenset({"USDT", "USDC", "BUSD", "USD", "FDUSD", "DAI", "TUSD"})
+
+
+def valuation_symbols(markets: dict[str, Any], assets: Iterable[str]) -> list[str]:
+    """The pairs that price each asset in USD(T): ASSET/USDT (or another stablecoin), else
+    ASSET/BTC, which BTC/USDT then prices. A report states losses in USD(T) and values the
+    portfolio across the window from these candles."""
+    wanted: set[str] = set()
+    pending = sorted(set(assets) - STABLE)
+    while pending:
+        asset = pending.pop()
+        for quote in ("USDT", "USDC", "BUSD", "FDUSD", "USD"):
+            m = markets.get(f"{asset}/{quote}")
+            if m and m.get("spot"):
+                wanted.add(f"{asset}/{quote}")
+                break
+        else:
+            if asset != "BTC" and (m := markets.get(f"{asset}/BTC")) and m.get("spot"):
+                wanted.add(f"{asset}/BTC")
+                if not any(s.startswith("BTC/") for s in wanted):
+                    pending.append("BTC")
+    return sorted(wanted)
+
+
+def _coalesce(spans: list[tuple[int, int]], most: int = PAGE) -> list[tuple[int, int]]:
+    """Spans joined while the whole stays within `most` candles: valuation needs the
+    prices around every fill, and a page of candles costs the same for any span in it."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        if out and (hi - out[-1][0]) // MINUTE_MS < most:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def _binance_paged(call: Callable[[str, Callable[[], Any]], Any], fetch: Any, what: str,
