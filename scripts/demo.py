@@ -218,11 +218,15 @@ def _playbooks(out: Path, url: str, accounts_file: Path, victim: dict[str, str])
     user = {**_credential(victim), "INCIDENT_HOME": str(out / "user-home")}
     incident("keys", "add", "--exchange", "binance", "--label", victim["label"], "--stdin",
              stdin=f"{victim['api_key']}\n{victim['api_secret']}\n\n", env=user)
+    reports = out / "reports"
     run = ("--input", f"dump={DUMPS}/3commas_2022", "--input", f"base_url={url}",
-           "--input", "since=2022-12-19", "--input", "until=2022-12-21")
+           "--input", "since=2022-12-19", "--input", "until=2022-12-21",
+           "--input", f"reports={reports}")
     incident("playbook", "run", "3commas-2022", *run, "--yes", env=user, expect=1)
     step("The user deletes the key in Binance's web page (the simulator's /_sim/delete-key),\n"
-         "   marks the task done, and resumes: the run proves the key dead.")
+         "   marks the task done, and resumes: the run proves the key dead, then builds the\n"
+         "   claim (the unauthorized trades, the loss against pre-incident prices) and its\n"
+         "   evidence bundle, and the exposure report.")
     print(f"$ curl -X POST {url}/_sim/delete-key -d '{{\"label\": \"{victim['label']}\"}}'",
           flush=True)
     urllib.request.urlopen(urllib.request.Request(
@@ -231,6 +235,10 @@ def _playbooks(out: Path, url: str, accounts_file: Path, victim: dict[str, str])
     incident("playbook", "approve", "1", "guide", "--note",
              "deleted in API Management, 2FA confirmed", env=user)
     incident("playbook", "resume", "1", "--yes", env=user)
+    bundle = reports / f"evidence-{victim['label']}.zip"
+    step("Anyone who receives the bundle checks it byte for byte: every file's SHA-256, the\n"
+         "   manifest's Merkle root, each raw exchange response, the audit log's chain.")
+    incident("evidence", "verify", str(bundle), env=user)
 
     step("The platform's response to the leak of its users' sub-account keys: ingest the\n"
          "   dump, match, disconnect each key, revoke each through the master key (a second\n"
@@ -251,7 +259,8 @@ def _playbooks(out: Path, url: str, accounts_file: Path, victim: dict[str, str])
         for name, value in (("dump", platform.dump), ("accounts", platform.accounts),
                             ("master", m["label"]), ("credentials", platform.credentials),
                             ("base_url", url), ("disable_url", sink.url + "/admin/keys/disable"),
-                            ("webhook", sink.url + "/hooks/security"), ("platform", "Botly")):
+                            ("webhook", sink.url + "/hooks/security"), ("platform", "Botly"),
+                            ("reports", out / "reports")):
             args += ["--input", f"{name}={value}"]
         incident(*args, "--dry-run", env=settings)
         incident(*args, "--yes", env=settings, expect=1)
@@ -266,6 +275,9 @@ def _playbooks(out: Path, url: str, accounts_file: Path, victim: dict[str, str])
     step("The audit log: every action, approval and note, chained by SHA-256.")
     incident("audit", "verify")
     incident("audit", "export", str(out / "audit.jsonl"))
+    print(f"\nThe reports, in {reports}:", flush=True)
+    for path in sorted(reports.iterdir()):
+        print(f"  {path.name}", flush=True)
 
 
 def _paste_site() -> contextlib.AbstractContextManager[str]:

@@ -40,7 +40,6 @@ INPUT_KINDS = ("str", "int", "number", "bool", "path", "list", "label", "exchang
 STEP_KEYS = ("id", "name", "uses", "with", "when", "for_each", "approval", "retry",
              "timeout", "on_error", "side_effect")
 TOP_KEYS = ("name", "description", "inputs", "steps")
-LATER = {"report": "the reports issue", "bundle": "the reports issue"}
 MAX_BYTES = 1 << 20
 MAX_NODES = 100_000
 
@@ -277,10 +276,7 @@ class _Checker:
         uses = data.get("uses")
         cls = self.registry.get(uses) if isinstance(uses, str) else None
         if cls is None:
-            if isinstance(uses, str) and uses in LATER:
-                self.bad(f"{path}.uses", f"step '{uses}' is not in this version (it comes "
-                                         f"with {LATER[uses]})")
-            elif isinstance(uses, str):
+            if isinstance(uses, str):
                 close = difflib.get_close_matches(uses, list(self.registry), n=1)
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 self.bad(f"{path}.uses", f"unknown step '{uses}'{hint}; known: "

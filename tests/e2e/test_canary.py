@@ -11,6 +11,8 @@ import contextlib
 import io
 import json
 import os
+import subprocess
+import zipfile
 from pathlib import Path
 
 from incident.fingerprint import hmsl
@@ -496,10 +498,32 @@ def test_playbook_runs_leave_no_plaintext(tmp_path: Path) -> None:
         incident("audit", "list", "--json")
         incident("audit", "export", home / "audit.jsonl")
         incident("audit", "verify", "--file", home / "audit.jsonl")
+        # the reports and the evidence bundle, by command as well as by the playbooks' steps
+        reports = home / "by-command"
+        incident("report", "claim", "canary-binance", "--out", reports, "--json")
+        incident("report", "exposure", "--out", reports)
+        incident("report", "incident", "--out", reports)
+        incident("--debug", "report", "claim", p.subs[0]["label"], "--out", reports,
+                 expect=3)  # no snapshot of it: the error, with --debug's traceback
+        incident("evidence", "bundle", "canary-binance", reports / "claim.zip", "--json")
+        incident("evidence", "verify", reports / "claim.zip", "--json")
         assert sink.stats()["messages"] == p.users and sink.stats()["webhooks"] == 1
         for m in sink.messages:
             canary.record(f"mail to {m.to}", m.raw)
         for post in sink.posts:
             canary.record(f"POST {post.path}", json.dumps(post.body))
     assert list(mail.glob("*.eml"))
+    # compressed bytes hide text from a search: read inside every bundle and every PDF
+    bundles = list(home.rglob("*.zip"))
+    assert len(bundles) == 2  # the 3commas-2022 run's and the command's
+    for n, bundle in enumerate(bundles):
+        with zipfile.ZipFile(bundle) as z:
+            z.extractall(home / f"unzipped-{n}")
+    pdfs = list(home.rglob("*.pdf"))
+    assert len(pdfs) >= 6
+    for pdf in pdfs:
+        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                              check=True, timeout=60).stdout
+        assert b"Compensation claim" in text or b"xposure" in text or b"ncident" in text
+        canary.record(f"text of {pdf.name}", text)
     canary.assert_clean()

@@ -129,7 +129,8 @@ def test_platform_bulk_response(cli, sim, sink, tmp_path, monkeypatch) -> None: 
     assert report["run"]["status"] == "done"
     assert {s["id"]: s["status"] for s in report["steps"]} == {
         "ingest": "done", "match": "done", "accounts": "done", "disable": "done",
-        "revoke": "done", "verify": "done", "notify": "done", "tell_team": "done"}
+        "revoke": "done", "verify": "done", "notify": "done", "tell_team": "done",
+        "report": "done"}
     assert report["steps"][4]["items"] == {"done": 12}
     assert [(a["kind"], a["by"]) for a in report["approvals"]] == [("approval", "dave")]
     assert cli("audit", "verify").code == 0
@@ -267,7 +268,8 @@ def test_3commas_2022_for_one_user(cli, sim, sink, tmp_path, monkeypatch) -> Non
     report = json.loads(cli("playbook", "status", 1, "--json").stdout)
     states = {s["id"]: s["status"] for s in report["steps"]}
     assert states == {"ingest": "done", "match": "done", "audit": "done", "snapshot": "done",
-                      "revoke": "done", "guide": "waiting", "verify": "not started"}
+                      "revoke": "done", "guide": "waiting", "verify": "not started",
+                      "claim": "not started", "exposure": "not started"}
     requests.post(sim["url"] + "/_sim/delete-key", json={"label": victim["label"]},
                   timeout=10).raise_for_status()
     r = cli("playbook", "approve", 1, "guide", "--note", "deleted in the API management page")
@@ -275,3 +277,18 @@ def test_3commas_2022_for_one_user(cli, sim, sink, tmp_path, monkeypatch) -> Non
     r = cli("playbook", "resume", 1, "--yes")
     assert r.code == 0, r.stderr
     assert f"verify[{victim['label']}]: revoked" in r.stderr
+    # the claim: its bundle verifies, and its report holds the attack's orders, flagged
+    reports = Path(os.environ["INCIDENT_HOME"]) / "reports" / "run-1"
+    bundle = reports / f"evidence-{victim['label']}.zip"
+    r = cli("evidence", "verify", bundle)
+    assert r.code == 0 and "bundle intact" in r.stderr, r.stderr
+    claim = json.loads((reports / f"claim-{victim['label']}.json").read_text())
+    pump = sim["doc"]["scenario"]["pump"]["binance"]["symbol"]
+    assert {t["symbol"] for t in claim["trades"]} == {pump}
+    assert all({"burst", "above", "whole"} <= set(t["flags"]) for t in claim["trades"])
+    assert float(claim["summary"]["headline_usd"]) > 0
+    assert "deleted at the exchange by hand (deleted in the API management page)" in [
+        e["event"] for e in claim["timeline"]]
+    assert sorted(p.name for p in reports.iterdir()) == sorted(
+        [bundle.name, *(f"claim-{victim['label']}.{x}" for x in ("html", "md", "json", "pdf")),
+         *(f"exposure.{x}" for x in ("html", "md", "json", "pdf"))])
