@@ -8,8 +8,8 @@ the last match run, or a dump ingested after it, is listed as not yet checked. K
 registered by HMSL fingerprint only cannot be compared with the corpus and say so.
 
 Everything comes from the store as it is: building a report writes nothing and reads no
-clock. The key status logic (`STATE_CTE`, `STATUS_SQL`) is shared with the incident
-report (responder.py).
+clock. The key status logic (`EVENTS`, `STATE_COLUMNS`, `STATUS_SQL`) is shared with the
+incident report (responder.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 import re
 import shlex
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,16 @@ from incident.store import matches as match_sql
 
 # -- a key's status, from the audit log (shared with the incident report) ---------------
 
-# Per label, the id of the latest audit entry of each kind that decides its status. A
-# write logs `start` then `end`; a start after the latest end is a write that never ended.
-# A manual task marked done (a key deleted by hand in a playbook's guide step) names its
-# item, which is the key's label.
-STATE_CTE = """state AS (
-    SELECT label,
+# The audit log's entries about keys, each with the label it concerns: its own, or for a
+# manual task marked done (a key deleted by hand in a playbook's guide step) its item.
+EVENTS = """SELECT id, action, phase, outcome, coalesce(label, CASE WHEN action = 'manual-done'
+      AND json_valid(detail) THEN json_extract(detail, '$.item') END) AS label
+    FROM audit_log"""
+
+# Per key, the id of the latest audit entry of each kind that decides its status (from
+# EVENTS rows). A write logs `start` then `end`: a start after the latest end is a write
+# that never ended.
+STATE_COLUMNS = """
       max(CASE WHEN action = 'revoke' AND phase = 'end' AND outcome IN ('done', 'already')
                THEN id END) AS revoked,
       max(CASE WHEN action = 'restrict' AND phase = 'end' AND outcome IN ('done', 'already')
@@ -55,11 +59,7 @@ STATE_CTE = """state AS (
       max(CASE WHEN action IN ('revoke', 'restrict') AND phase = 'end' THEN id END) AS ended,
       max(CASE WHEN action = 'snapshot' AND outcome = 'ok' THEN id END) AS snapshot,
       max(CASE WHEN phase <> 'start' AND coalesce(outcome, '') <> 'dry-run' THEN id END)
-          AS last
-    FROM (SELECT id, action, phase, outcome, coalesce(label, CASE WHEN action = 'manual-done'
-            AND json_valid(detail) THEN json_extract(detail, '$.item') END) AS label
-          FROM audit_log)
-    WHERE label IS NOT NULL{where} GROUP BY label)"""
+          AS last"""
 
 # The status of a key whose `state` row is `s` (NULL: nothing logged), most final first.
 STATUS_SQL = """CASE
@@ -90,9 +90,10 @@ CONTAINED = frozenset({"verified", "revoked", "deleted", "restricted"})
 
 
 def state_cte(where: str = "") -> str:
-    """STATE_CTE restricted by `where` (SQL on audit_log's columns, with its own
-    parameters), e.g. " AND label = ?"."""
-    return STATE_CTE.format(where=where)
+    """A CTE `state`: one row per label with STATE_COLUMNS, restricted by `where` (SQL on
+    the label, with its own parameters), e.g. " AND label IN (?, ?)"."""
+    return (f"state AS (SELECT label, {STATE_COLUMNS} FROM ({EVENTS})"
+            f" WHERE label IS NOT NULL{where} GROUP BY label)")
 
 
 # -- small helpers (shared with the incident report) ----------------------------------------
@@ -199,7 +200,8 @@ _OUTCOME = {"done": "done", "already": "already revoked",
             "live": "the key still works", "ok": "ok"}
 _ACTION = {"revoke": "Revoke", "restrict": "Restrict", "verify-revoked": "Verify revoked",
            "snapshot": "Snapshot", "audit-key": "Read the key's permissions",
-           "manual-done": "Manual task marked done"}
+           "manual-done": "Manual task marked done",
+           "evidence-bundle": "Evidence bundle written"}
 _PLAYBOOK_STEPS = {
     "3commas-2022": "match, read each key's permissions, snapshot, revoke, guide you "
                     "through the exchange's manual steps, verify",
@@ -207,16 +209,16 @@ _PLAYBOOK_STEPS = {
                                  "manual steps, verify",
 }
 ADVICE = (
-    "Look in each exposed account for open orders, trades, withdrawals, transfers and "
-    "sub-accounts you did not make, and for API keys or withdrawal addresses you did not "
-    "add. A snapshot records what the exchange shows now.",
-    "Do not reuse a leaked key. Create a new one bound to your own IP addresses (an IP "
-    "whitelist), without withdrawal or transfer rights, with trading only if your bot needs "
-    "it, and give it only to services you still use.",
+    ("Look in each exposed account for open orders, trades, withdrawals, transfers and "
+     "sub-accounts you did not make, and for API keys or withdrawal addresses you did not "
+     "add. A snapshot records what the exchange shows now."),
+    ("Do not reuse a leaked key. Create a new one bound to your own IP addresses (an IP "
+     "whitelist), without withdrawal or transfer rights, with trading only if your bot "
+     "needs it, and give it only to services you still use."),
     "Turn on the exchange's withdrawal address whitelist and two-factor authentication.",
-    "If trades or withdrawals you did not make cost you money, keep the snapshot and the "
-    "audit log: the claim report (incident report claim) turns them into evidence an "
-    "exchange or an insurer can check.",
+    ("If trades or withdrawals you did not make cost you money, keep the snapshot and the "
+     "audit log: the claim report (incident report claim) turns them into evidence an "
+     "exchange or an insurer can check."),
 )
 
 
@@ -309,15 +311,15 @@ def _model(store: Store, wanted: str | None) -> dict[str, Any]:
             "unchecked_dumps": missing, "status": state, "history": history,
             "snapshots": own, "todo": _todo(label, exchange, state, sightings, missing)})
     pending = [e for e in exposed if e["status"]["code"] != "verified"]
+    summary = {"registered": len(keys), "exposed": len(exposed), "pending": len(pending),
+               "clean": len(clean), "not_checked": len(not_checked),
+               "unmatchable": len(unmatchable), "dumps": dump_count, "credentials": records,
+               "last_match_run": utc(max((r for _, _, r in cover if r), default=None))}
     return {
         "title": "Exposure report" + (f": {wanted}" if wanted is not None else ""),
         "generated_at": data_time(times),
         "scope": {"label": wanted},
-        "summary": {"registered": len(keys), "exposed": len(exposed), "pending": len(pending),
-                    "clean": len(clean), "not_checked": len(not_checked),
-                    "unmatchable": len(unmatchable), "dumps": dump_count,
-                    "credentials": records,
-                    "last_match_run": utc(max((r for _, _, r in cover if r), default=None))},
+        "summary": {**summary, **_verdict(summary, wanted is not None)},
         "exposed": exposed,
         "clean": clean,
         "not_checked": not_checked,
@@ -326,6 +328,42 @@ def _model(store: Store, wanted: str | None) -> dict[str, Any]:
         "playbook": _playbook(pending),
         "advice": list(ADVICE),
     }
+
+
+def _verdict(s: Mapping[str, Any], one: bool) -> dict[str, str]:
+    """The report's first sentence, and its tone: exposed (action needed), done (every
+    exposed key verified dead), clean, or unknown (not compared, or not comparable)."""
+    one = one or s["registered"] == 1
+    if s["exposed"] and s["pending"]:
+        tone = "exposed"
+        text = ("This key is in a leak and still needs action: see \"What to do now\"."
+                if one else f"{s['exposed']:,} of {s['registered']:,} keys "
+                f"{'is' if s['exposed'] == 1 else 'are'} in a leak; {s['pending']:,} still "
+                f"{'needs' if s['pending'] == 1 else 'need'} action (see \"What to do now\" "
+                "under each key).")
+    elif s["exposed"]:
+        tone = "done"
+        text = ("This key is in a leak; it is revoked and verified dead." if one else
+                f"{s['exposed']:,} of {s['registered']:,} keys "
+                f"{'is' if s['exposed'] == 1 else 'are'} in a leak; every one of them is "
+                "revoked and verified dead.")
+    elif s["not_checked"] or s["unmatchable"]:
+        tone = "unknown"
+        if one and s["unmatchable"]:
+            text = ("This key was registered by HMSL fingerprint only: it cannot be compared "
+                    "with the dumps (see below).")
+        elif one:
+            text = ("This key is in none of the dumps it was compared with, but it has not "
+                    "yet been compared with every dump (see below).")
+        else:
+            text = (f"None of the {s['registered']:,} keys is in the dumps it was compared "
+                    f"with, but {s['not_checked'] + s['unmatchable']:,} have not been "
+                    "compared with every dump, or cannot be (see below).")
+    else:
+        tone = "clean"
+        text = (f"{'This key is in none' if one else 'None of these keys is in any'} of the "
+                f"{s['dumps']:,} dumps searched.")
+    return {"verdict": text, "tone": tone}
 
 
 def _sightings(conn: sqlite3.Connection, wanted: str | None

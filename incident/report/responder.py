@@ -28,9 +28,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from incident import audit
-from incident.report.exposure import (CONTAINED, STATUS_SQL, STATUS_TEXT, STATUSES,
-                                      coverage, exchange_name, fingerprint, plural,
-                                      snapshots, state_cte, utc)
+from incident.report.exposure import (
+    CONTAINED,
+    EVENTS,
+    STATE_COLUMNS,
+    STATUS_SQL,
+    STATUS_TEXT,
+    STATUSES,
+    coverage,
+    exchange_name,
+    fingerprint,
+    plural,
+    snapshots,
+    utc,
+)
 from incident.report.interface import Report, ReportError, ReportKind, data_time
 from incident.store import Store
 
@@ -47,6 +58,7 @@ ACTIONS = {
     "playbook-run": "Playbook run",
     "playbook-step": "Playbook step finished",
     "approve": "Approval of a step",
+    "evidence-bundle": "Write a claim's evidence bundle",
 }
 # The NIST SP 800-61 phase each kind of timeline entry belongs to.
 PHASES = {
@@ -54,11 +66,13 @@ PHASES = {
     "snapshot": "analysis", "revoke": "containment", "restrict": "containment",
     "http": "containment", "manual-done": "containment", "verify-revoked": "eradication",
     "notify": "notification", "playbook-run": "response", "approve": "response",
+    "evidence-bundle": "post-incident",
 }
 _VERB = {"audit-key": "Read the permissions of", "snapshot": "Snapshot of",
          "revoke": "Revoke", "restrict": "Restrict", "verify-revoked": "Verify dead",
          "http": "Calls to your own endpoint", "notify": "Notifications",
-         "manual-done": "Manual tasks marked done"}
+         "manual-done": "Manual task marked done for",
+         "evidence-bundle": "Evidence bundle of"}
 _OUTCOME = {"already": "already revoked", "manual": "no API: manual steps",
             "dry-run": "dry run (nothing changed)", "revoked": "dead", "live": "still live"}
 _NEEDS = {"live": "revoke it: verify-revoked found it working",
@@ -67,7 +81,6 @@ _NEEDS = {"live": "revoke it: verify-revoked found it working",
           "interrupted": "check it: a revoke or restrict recorded no end",
           "manual": "the exchange's manual steps, then verify",
           "failed": "revoke it: the revoke failed", "open": "revoke it, then verify"}
-_RUN_ORDER = ("running", "waiting", "failed", "done")
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,8 @@ def _scope(conn: sqlite3.Connection, options: Mapping[str, Any] | None) -> _Scop
     if value is None:
         return _Scope(None, None)
     text = str(value).strip()
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not text.isdigit():
+    if isinstance(value, bool) or not isinstance(value, (int, str)) \
+            or not (text.isascii() and text.isdigit()):
         raise ReportError("incident report: option 'dump' must be a dump's number (see "
                           "'incident dumps list')")
     dump_id = int(text)
@@ -227,7 +241,7 @@ class _Builder:
         """Every exposed key in scope, by exchange and label, with its status from the
         audit log: one query, aggregated in SQL."""
         rows = self.q(
-            f"WITH {state_cte()}, {self._affected_cte()}"
+            f"WITH {self._affected_cte()}"
             " SELECT a.label, a.exchange, a.key_sha256, a.key_hmsl, a.dumps, a.found,"
             " a.status, l.at, l.id FROM aff a LEFT JOIN audit_log l ON l.id = a.last"
             " ORDER BY a.exchange, a.label")
@@ -243,12 +257,23 @@ class _Builder:
         return out
 
     def _affected_cte(self) -> str:
+        """CTEs ending in `aff`: every exposed key in scope with its dumps, when it was first
+        found, its status and its last action. The matches and the audit log's entries
+        about keys are grouped by key in one pass (an audit entry finds its key through
+        the label index), never joined key by key."""
         return (f"per AS (SELECT h.key_id, group_concat(DISTINCT l.dump_id) AS dumps,"
                 f" min(h.found_at) AS found FROM ({self.scope.hits}) h"
                 " JOIN leaks l ON l.id = h.leak_id GROUP BY h.key_id),"
-                " aff AS (SELECT k.label, k.exchange, k.key_sha256, k.key_hmsl, p.dumps,"
-                f" p.found, {STATUS_SQL} AS status, s.last AS last FROM per p"
-                " JOIN keys k ON k.id = p.key_id LEFT JOIN state s ON s.label = k.label)")
+                " facts AS (SELECT key_id, dumps, found, NULL AS id, NULL AS action,"
+                " NULL AS phase, NULL AS outcome FROM per UNION ALL"
+                " SELECT k.id, NULL, NULL, e.id, e.action, e.phase, e.outcome"
+                f" FROM ({EVENTS}) e JOIN keys k ON k.label = e.label),"
+                f" s AS (SELECT key_id, max(dumps) AS dumps, max(found) AS found,"
+                f" {STATE_COLUMNS} FROM facts GROUP BY key_id HAVING max(dumps) IS NOT NULL),"
+                " aff AS (SELECT k.label, k.exchange, substr(k.key_sha256, 1, 6) AS key_sha256,"
+                " substr(k.key_hmsl, 1, 6) AS key_hmsl, s.dumps,"
+                f" s.found, {STATUS_SQL} AS status, s.last AS last FROM s"
+                " JOIN keys k ON k.id = s.key_id)")
 
     def summary(self, dumps: list[dict[str, Any]], affected: list[dict[str, Any]]
                 ) -> dict[str, Any]:
@@ -268,7 +293,7 @@ class _Builder:
             row(exchange)["registered"] = int(n)
         statuses: dict[str, int] = {}
         for exchange, status, n in self.q(
-                f"WITH {state_cte()}, {self._affected_cte()}"
+                f"WITH {self._affected_cte()}"
                 " SELECT exchange, status, count(*) FROM aff GROUP BY exchange, status"):
             r = row(exchange)
             r["exposed"] += n
@@ -280,6 +305,8 @@ class _Builder:
         for r in per.values():
             r["statuses"] = {s: r["statuses"][s] for s in STATUSES if s in r["statuses"]}
         exchanges = [per[e] for e in sorted(per)]
+        if self.scope.dump is not None:  # the exchanges this dump concerns
+            exchanges = [r for r in exchanges if r["credentials"] or r["exposed"]]
         total = {k: sum(r[k] for r in exchanges)
                  for k in ("exposed", "contained", "verified", "pending")}
         registered = self.q("SELECT count(*) FROM keys")[0][0]
@@ -306,13 +333,13 @@ class _Builder:
         for dump_id, name, kind, credentials, at in self.q(
                 "SELECT id, name, kind, credentials, ingested_at FROM dumps"
                 f" WHERE {self.scope.dumps}"):
-            add(at, 0, dump_id, "detection", f"Dump ingested: {name} ({kind}, "
+            add(at, 0, dump_id, PHASES["dump"], f"Dump ingested: {name} ({kind}, "
                 f"{plural(credentials, 'credential record')})", None, f"dumps #{dump_id}")
         for run_id, at, dump_id, exposed, new in self.q(
                 "SELECT id, started_at, dump_id, exposed, new FROM match_runs"
                 f" WHERE {self.scope.match_runs}"):
             over = "every dump" if dump_id is None else f"dump #{dump_id}"
-            add(at, 1, run_id, "detection", f"Match run over {over}: "
+            add(at, 1, run_id, PHASES["match"], f"Match run over {over}: "
                 f"{plural(exposed, 'registered key')} exposed, "
                 f"{plural(new, 'new match', 'new matches')}", None, f"match_runs #{run_id}")
         for entry_id, at, actor, action, outcome, detail in self.q(
@@ -330,7 +357,8 @@ class _Builder:
         """Runs of consecutive audit entries of one action, by one person, in one playbook
         step (dry runs apart): their entries, keys and outcomes (gaps and islands: an
         entry's rank among all, less its rank among its kind, is constant along a run)."""
-        cte = ("WITH e AS (SELECT id, at, actor, action, phase, outcome, label, exchange,"
+        cte = ("WITH e AS (SELECT id, at, actor, action, phase, outcome, coalesce(label,"
+               f" CASE WHEN action = 'manual-done' THEN {_json('item')} END) AS label, exchange,"
                f" {_json('run')} AS run, {_json('step')} AS step,"
                " coalesce(outcome, '') = 'dry-run' AS dry FROM audit_log WHERE action NOT IN"
                f" ('playbook-run', 'playbook-step', 'approve') AND {self.scope.audit}),"
