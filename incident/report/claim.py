@@ -173,8 +173,10 @@ def build_claim(store: Store, label: str, opts: ClaimOptions) -> Report:
         [m[0] for m in matches]
     model = _model(key, opts, found, snaps, entries, matches, facts, revoked, confirmed,
                    head, data_time(times))
-    charts = _charts(found, snaps, opts) if opts.charts else {}
-    return Report("claim", f"claim-{_stem(label)}", model, charts)
+    if not opts.charts:
+        return Report("claim", f"claim-{_stem(label)}", model)
+    return Report("claim", f"claim-{_stem(label)}", model, _charts(found, snaps, opts),
+                  lambda: _charts(found, snaps, opts, "png"))
 
 
 def _stem(label: str) -> str:
@@ -398,8 +400,8 @@ def _timeline(key: Any, f: analysis.Flagged, snaps: list[dict[str, Any]],
     return sorted(out, key=lambda e: (e["at"], e["event"]))
 
 
-def _charts(f: analysis.Flagged, snaps: list[dict[str, Any]], opts: ClaimOptions
-            ) -> dict[str, str]:
+def _charts(f: analysis.Flagged, snaps: list[dict[str, Any]], opts: ClaimOptions,
+            fmt: str = "svg") -> dict[str, str]:
     from incident.report import charts
 
     out: dict[str, str] = {}
@@ -422,13 +424,13 @@ def _charts(f: analysis.Flagged, snaps: list[dict[str, Any]], opts: ClaimOptions
             reference=ref, window=(f.start_ms, min(f.end_ms, hi)),
             quote=analysis.split(sym)[1],
             high=span["high"].tolist() if span is not None else None,
-            low=span["low"].tolist() if span is not None else None)
+            low=span["low"].tolist() if span is not None else None, fmt=fmt)
     points = [(t, v) for t, v in f.portfolio if lo <= t <= hi] or list(f.portfolio)
     before = sum(f.holdings_before.get(a, 0.0) * (p or 0.0)
                  for a, p in f.prices_before[opts.reference].items())
     out["portfolio"] = charts.portfolio_chart(
         [t for t, _ in points], [v for _, v in points], (f.start_ms, min(f.end_ms, hi)),
-        "USD(T)", before_value=before)
+        "USD(T)", before_value=before, fmt=fmt)
     return out
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -35,6 +35,9 @@ class Report:
     stem: str  # the file name without its extension: claim-binance-victim-01
     model: Mapping[str, Any] = field(repr=False)
     charts: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # the same charts as pictures, for the PDF: made only when a PDF is asked for
+    print_charts: Callable[[], Mapping[str, str]] | None = field(
+        default=None, repr=False, compare=False)
 
 
 class ReportKind:

@@ -63,15 +63,19 @@ def render_json(report: Report) -> bytes:
             + "\n").encode("utf-8")
 
 
-# The PDF's tables stop here (WeasyPrint lays out about 150 table rows a second); the HTML,
-# Markdown and JSON, and a claim's trades.csv, carry every row.
-PDF_ROWS = 500
+# The PDF's long tables stop here: WeasyPrint lays out about 60 rows of the trade table a
+# second on this project's 2-core machine. The HTML, Markdown and JSON, and a claim's
+# trades.csv, carry every row.
+PDF_ROWS = 200
 
 
 def render_text(report: Report, fmt: str, *, for_print: bool = False) -> bytes:
     env = _environment()
     template = env.get_template(f"reports/{report.kind}.{fmt}.j2")
-    text: str = template.render(r=report.model, charts=report.charts, kind=report.kind,
+    charts = report.charts
+    if for_print and report.print_charts is not None:
+        charts = report.print_charts()
+    text: str = template.render(r=report.model, charts=charts, kind=report.kind,
                                 title=report.model["title"], tool_version=__version__,
                                 generated_at=report.model["generated_at"],
                                 for_print=for_print,

@@ -51,6 +51,16 @@ def test_the_demo_runs_and_keeps_to_its_folder(tmp_path: Path) -> None:
     assert "the mail server received 4 mails for 4 users (4 affected)" in proc.stdout
     assert len(list((out / "mail").glob("*.eml"))) == 4
     assert re.search(r"audit log intact: \d+ entries", proc.stdout)
+    # it ends with the claim and its bundle for the victim, the exposure and incident reports
+    reports = out / "reports"
+    assert re.search(r"claim\[user-0001-binance\]: evidence bundle evidence-user-0001-binance"
+                     r"\.zip: \d+ files, Merkle root [0-9a-f]{16}", proc.stdout)
+    assert re.search(r"bundle intact: \d+ files, Merkle root [0-9a-f]{64}", proc.stdout)
+    names = {p.name for p in reports.iterdir()}
+    for stem in ("claim-user-0001-binance", "exposure"):
+        assert {f"{stem}.{x}" for x in ("html", "md", "json", "pdf")} <= names
+    assert any(n.startswith("incident") and n.endswith(".pdf") for n in names), names
+    assert "evidence-user-0001-binance.zip" in names
     snapshot, = (out / "home" / "snapshots" / "user-0001-binance").iterdir()
     assert (snapshot / "snapshot.json").stat().st_mode & 0o777 == 0o600
     assert (out / "sim-accounts.json").stat().st_mode & 0o777 == 0o600
