@@ -46,7 +46,7 @@ demo: $(STAMP) pdf
 test: $(STAMP) $(GG_STAMP) browser pdf
 	$(BIN)/python -m pytest
 
-bench: $(STAMP) $(GG_STAMP)
+bench: $(STAMP) $(GG_STAMP) pdf
 	@scripts/debian-package /usr/bin/wrk wrk
 	$(BIN)/python benchmarks/keys_import.py
 	$(BIN)/python benchmarks/ingest.py
@@ -54,6 +54,8 @@ bench: $(STAMP) $(GG_STAMP)
 	$(BIN)/python benchmarks/exposure.py
 	$(BIN)/python benchmarks/exchanges.py
 	$(BIN)/python benchmarks/playbooks.py
+	$(BIN)/python benchmarks/reports.py
+	$(BIN)/python benchmarks/evidence_verify.py
 
 clean:
 	rm -rf $(VENV) $(GG_VENV) demo-output benchmarks/out

@@ -20,17 +20,16 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
-import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from incident.errors import InputError, Place, Problems
+from incident.files import atomic_write
 from incident.exchanges.interface import RawResponse, response_json
 from incident.store.db import utc_now
 
@@ -313,34 +312,23 @@ def export(conn: sqlite3.Connection, out: Path, label: str | None = None) -> Hea
     """Write the log as JSON Lines, one canonical entry (with its sha256) a line, in id
     order, atomically and 0600. With `label`, other labels' entries are written as stubs
     (id, prev_sha256, sha256, "omitted": true), so the chain still verifies whole."""
-    out = Path(out)
     count = omitted = 0
     head = GENESIS
-    try:
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    except OSError as e:
-        raise InputError(f"cannot write ({e.strerror})", Place(str(out))) from e
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            for entry in entries(conn):
-                if label is None or entry["label"] == label:
-                    line: Mapping[str, Any] = entry
-                    count += 1
-                else:
-                    line = {"id": entry["id"], "omitted": True,
-                            "prev_sha256": entry["prev_sha256"], "sha256": entry["sha256"]}
-                    omitted += 1
-                f.write(canonical(line) + b"\n")
-                head = entry["sha256"]
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise InputError(f"cannot write ({e.strerror})", Place(str(out))) from e
-        raise
+
+    def write(f: IO[bytes]) -> None:
+        nonlocal count, omitted, head
+        for entry in entries(conn):
+            if label is None or entry["label"] == label:
+                line: Mapping[str, Any] = entry
+                count += 1
+            else:
+                line = {"id": entry["id"], "omitted": True,
+                        "prev_sha256": entry["prev_sha256"], "sha256": entry["sha256"]}
+                omitted += 1
+            f.write(canonical(line) + b"\n")
+            head = entry["sha256"]
+
+    atomic_write(Path(out), write)
     return Head(count, head, omitted)
 
 

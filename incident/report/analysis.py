@@ -190,7 +190,6 @@ def analyse(docs: Sequence[Mapping[str, Any]], options: Options, *,
     """The window, the unauthorized trades with their flags, and the loss. `others`:
     (label, snapshot document) of other accounts, for the counterparty flag."""
     import numpy as np
-    import pandas as pd
 
     f = frames(docs)
     trades, orders, candles = f["trades"], f["orders"], f["candles"]

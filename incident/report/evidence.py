@@ -26,13 +26,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 import sys
-import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, NamedTuple
@@ -40,6 +38,7 @@ from typing import IO, Any, Literal, NamedTuple
 from incident.audit import canonical, read_export_lines
 from incident.audit import verify as verify_audit
 from incident.errors import InputError, Place
+from incident.files import atomic_write
 from incident.report import merkle
 
 FORMAT = "incident-evidence/1"
@@ -220,7 +219,7 @@ def write_bundle(out: Path, files: Sequence[BundleFile], *, created_at: str,
                     raise EvidenceError("changed while the bundle was being written",
                                         Place(str(f.data)))
 
-    _atomic(out, write)
+    atomic_write(out, write, error=EvidenceError)
     return manifest
 
 
@@ -261,25 +260,6 @@ def _info(name: str, size: int, date_time: tuple[int, int, int, int, int, int]
     else:
         setattr(info, "_compresslevel", LEVEL)
     return info
-
-
-def _atomic(out: Path, write: Callable[[IO[bytes]], None]) -> None:
-    try:
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    except OSError as e:
-        raise EvidenceError(f"cannot write ({e.strerror})", Place(str(out))) from e
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w+b") as fp:
-            write(fp)
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(tmp, out)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise EvidenceError(f"cannot write ({e.strerror})", Place(str(out))) from e
-        raise
 
 
 # Verifying -----------------------------------------------------------------------------

@@ -10,14 +10,13 @@ as WeasyPrint allows (see incident/report/pdf.py).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
 from incident import __version__
+from incident.files import atomic_write
 from incident.report.interface import FORMAT, Report
 
 FORMATS = ("html", "md", "json", "pdf")
@@ -110,15 +109,6 @@ def write(outputs: Mapping[str, bytes], out_dir: Path, stem: str) -> list[Path]:
     written = []
     for ext, data in outputs.items():
         final = out_dir / f"{stem}.{ext}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=out_dir)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(final, lambda f, data=data: f.write(data))  # type: ignore[misc]
         written.append(final)
     return written
