@@ -135,7 +135,8 @@ def take(exchange_id: str, label: str, cred: Credential, *, since_ms: int, until
         every = [int(t["timestamp"]) for t in trades]
         traded = {markets[s][part] for s in by_symbol if s in markets
                   for part in ("base", "quote")}
-        for sym in valuation_symbols(markets, assets | traded):
+        held = {c for c, v in balance.get("total", {}).items() if v}  # not the zero rows
+        for sym in valuation_symbols(markets, held | traded):
             rows = list(candles.get(sym, []))
             for start, end in _coalesce(_spans(every)):
                 rows += _candles(call, ex, sym, start, end)

@@ -16,9 +16,9 @@ carries the flags that make the case, each explained in the report:
 
 Loss, per trade: slippage = (fill price - reference) x quantity for a buy, (reference -
 fill price) x quantity for a sell, in the pair's quote currency and in USD(T). Three
-references, from 1-minute candles: `open` (the open of the fill's own minute), `vwap`
-(volume-weighted price over the N minutes before the window) and `close` (the last close
-before the window). One is the headline; the range is across all three. The portfolio
+references, from 1-minute candles at most an hour old, anchored just before the first
+unauthorized fill: `open` (the open of the fill's own minute), `vwap` (volume-weighted
+price over the N minutes before it) and `close` (the last close before it). One is the headline; the range is across all three. The portfolio
 shortfall is the holdings before the window, valued at pre-incident prices, minus the
 holdings after it at the same prices: fees and withdrawals included.
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MINUTE = 60_000
+STALE = 60 * MINUTE  # a reference comes from candles at most this long before the attack
 METHODS = ("vwap", "open", "close")
 STABLE = frozenset({"USDT", "USDC", "BUSD", "USD", "FDUSD", "DAI", "TUSD"})
 FLAGS = ("burst", "thin", "above", "whole", "counterparty")
@@ -47,6 +48,7 @@ FLAGS = ("burst", "thin", "above", "whole", "counterparty")
 class Options:
     since_ms: int | None = None  # the leak, when known
     until_ms: int | None = None  # the revocation
+    until_source: str = "revocation"  # what until_ms is
     own: frozenset[str] = frozenset()  # order ids and client order ids that were the user's
     reference: str = "vwap"
     vwap_minutes: int = 30
@@ -116,12 +118,16 @@ def frames(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for doc in docs:
         data = doc["data"]
         for t in data.get("trades", []):
+            if t.get("side") not in ("buy", "sell") or not t.get("symbol"):
+                raise ReportError(f"snapshot taken {doc.get('taken_at')}: trade "
+                                  f"{t.get('id')!s:.40}: no side or symbol")
             trades[f"{t.get('symbol')}#{t.get('id')}"] = t
         for o in [*data.get("orders", []), *data.get("open_orders", [])]:
             orders[f"{o.get('symbol')}#{o.get('id')}"] = o
         for kind in ("deposits", "withdrawals"):
-            for x in data.get(kind, []):
-                transfers[(kind, str(x.get("id") or x.get("txid")))] = {**x, "kind": kind}
+            for n, x in enumerate(data.get(kind, [])):
+                ident = x.get("id") or x.get("txid") or f"{x.get('timestamp')}:{x.get('amount')}:{n}"
+                transfers[(kind, str(ident))] = {**x, "kind": kind}
         for sym, rows in data.get("candles", {}).items():
             into = candles.setdefault(sym, {})
             for r in rows:
@@ -199,7 +205,7 @@ def analyse(docs: Sequence[Mapping[str, Any]], options: Options, *,
     trades["own"] = trades["order"].isin(set(orders.loc[orders["own"], "id"])) | \
         trades["order"].isin(own)
 
-    end_ms, end_source = (options.until_ms, "revocation") if options.until_ms else (
+    end_ms, end_source = (options.until_ms, options.until_source) if options.until_ms else (
         f["covered_until"], "end of the snapshot")
     lo = options.since_ms if options.since_ms is not None else f["covered_since"]
     scope = orders[(orders["ts"] >= lo) & (orders["ts"] <= end_ms) & ~orders["own"]]
@@ -210,19 +216,24 @@ def analyse(docs: Sequence[Mapping[str, Any]], options: Options, *,
     history = orders[(orders["ts"] < start_ms)]
     inwin = orders[(orders["ts"] >= start_ms) & (orders["ts"] <= end_ms)]
     unauth_orders = inwin[~inwin["own"]].copy()
+    # an order placed before the window (resting, filled in it) was the holder's own
+    trades["own"] |= trades["order"].isin(set(history["id"]))
     wtrades = trades[(trades["ts"] >= start_ms) & (trades["ts"] <= end_ms)]
     unauth = wtrades[~wtrades["own"]].copy()
     own_count = int(wtrades["own"].sum())
 
-    # references per pair, before the window
+    # references per pair: the market just before the first unauthorized fill (a leak time
+    # given may be days earlier, where the snapshot holds no candles)
+    anchor = int(unauth["ts"].min()) if len(unauth) else start_ms
     pairs = sorted(set(unauth["symbol"]))
-    refs = {sym: _references(candles.get(sym), start_ms, options.vwap_minutes)
+    refs = {sym: _references(candles.get(sym), anchor, options.vwap_minutes)
             for sym in pairs}
-    norms = {sym: _norm(candles.get(sym), start_ms) for sym in pairs}
+    norms = {sym: _norm(candles.get(sym), anchor) for sym in pairs}
     for sym in pairs:
         if refs[sym]["vwap"] is None:
-            notes.append(f"{sym}: no candles before the window; its pre-incident references "
-                         "are missing and its loss uses the minute open only")
+            notes.append(f"{sym}: no candles in the {STALE // MINUTE} minutes before the "
+                         "first unauthorized fill; its pre-incident references are missing "
+                         "and its loss uses the minute open only")
 
     # per-fill references and slippage
     unauth["ref_open"] = np.nan
@@ -237,7 +248,7 @@ def analyse(docs: Sequence[Mapping[str, Any]], options: Options, *,
         unauth[f"slip_{m}"] = (unauth["price"] - ref) * unauth["amount"] * sign
     unauth["quote"] = unauth["symbol"].map(lambda s: split(s)[1])
     unauth["base"] = unauth["symbol"].map(lambda s: split(s)[0])
-    rates = {q: _usd_rate(candles, q, start_ms, options.vwap_minutes)
+    rates = {q: _usd_rate(candles, q, anchor, options.vwap_minutes)
              for q in sorted(set(unauth["quote"]))}
     unauth["usd_rate"] = unauth["quote"].map(lambda q: rates[q]).astype(float)
     for m in METHODS:
@@ -275,10 +286,11 @@ def analyse(docs: Sequence[Mapping[str, Any]], options: Options, *,
         if oid in flags:
             flags[oid].append("whole")
     counter = _counterparties(unauth, f["exchange"], others)
-    for oid in set(unauth.loc[unauth["id"].isin(counter), "order"]):
+    fill_key = unauth["symbol"].astype(str) + "#" + unauth["id"].astype(str)
+    for oid in set(unauth.loc[fill_key.isin(counter), "order"]):
         if oid in flags:
             flags[oid].append("counterparty")
-    unauth["counterparty"] = unauth["id"].map(counter)
+    unauth["counterparty"] = fill_key.map(counter)
     unauth_orders["flags"] = unauth_orders["id"].map(lambda i: tuple(
         x for x in FLAGS if x in flags.get(i, ())))
     unauth["flags"] = unauth["order"].map(lambda i: tuple(
@@ -294,7 +306,7 @@ def analyse(docs: Sequence[Mapping[str, Any]], options: Options, *,
     assets = sorted(set(before) | set(after))
     prices: dict[str, dict[str, float | None]] = {}
     for m in ("vwap", "close"):
-        prices[m] = {a: _asset_usd(candles, a, start_ms, options.vwap_minutes, m)
+        prices[m] = {a: _asset_usd(candles, a, anchor, options.vwap_minutes, m)
                      for a in assets}
     prices["open"] = prices["vwap"]  # holdings are valued before the window: no fill minute
     unpriced = tuple(a for a in assets if prices["vwap"][a] is None
@@ -320,7 +332,7 @@ def analyse(docs: Sequence[Mapping[str, Any]], options: Options, *,
         {"id": r["id"], "currency": r["currency"], "amount": float(r["amount"]),
          "fee": float(r["fee"]), "ts": int(r["ts"])}
         for _, r in f["transfers"].iterrows()
-        if r["kind"] == "withdrawals" and start_ms <= r["ts"] <= end_ms)
+        if r["kind"] == "withdrawals" and start_ms <= r["ts"] <= end_ms and _done(r["status"]))
 
     own_before = orders[(orders["ts"] < start_ms)]
     last_own = int(own_before["ts"].max()) if len(own_before) else None
@@ -359,7 +371,8 @@ def _first_flagged(scope: pd.DataFrame, trades: pd.DataFrame, candles: Mapping[s
         near = scope[(scope["ts"] >= o["ts"]) & (scope["ts"] < o["ts"] + 10 * MINUTE)]
         if len(near) >= max(options.burst_min, options.burst_factor * max(1, hist_peak_all // 4)):
             return int(o["ts"]), "first flagged order"
-    return int(scope["ts"].min()), "first order"
+    raise ReportError("no order in the snapshot stands out (far above the market, or in a "
+                      "burst): give the leak's time (--since) to say where the window starts")
 
 
 def _peak(ts: Any) -> int:
@@ -398,7 +411,8 @@ def _references(c: pd.DataFrame | None, start_ms: int, minutes: int
     window (typical price x volume), and the last close before it."""
     if c is None or c.empty:
         return {"vwap": None, "close": None, "from_ms": None, "to_ms": None}
-    before = c[c["ts"] < start_ms - start_ms % MINUTE]
+    before = c[(c["ts"] < start_ms - start_ms % MINUTE) & (c["ts"] >= start_ms - STALE)
+               & c["close"].notna()]
     if before.empty:
         return {"vwap": None, "close": None, "from_ms": None, "to_ms": None}
     last = before.iloc[-1]
@@ -452,44 +466,57 @@ def _usd_rate(candles: Mapping[str, Any], asset: str, start_ms: int, minutes: in
 
 def _asset_usd(candles: Mapping[str, Any], asset: str, start_ms: int, minutes: int,
                method: str, depth: int = 0) -> float | None:
-    """An asset's USD(T) price before the window: stablecoins at 1, else its USDT (or
-    other stablecoin) pair, else its BTC pair times BTC's."""
+    """An asset's USD(T) price before `start_ms`: stablecoins at 1, else through the first
+    of its pairs in the snapshot whose quote is priced (stablecoins first, then BTC, ETH,
+    then any), at most three pairs deep."""
     if asset in STABLE:
         return 1.0
-    for quote in ("USDT", "USDC", "BUSD", "FDUSD", "USD"):
-        c = candles.get(f"{asset}/{quote}")
-        if c is not None:
-            ref = _references(c, start_ms, minutes)[method]
-            if ref is not None:
-                return ref
-    if depth == 0 and asset != "BTC" and f"{asset}/BTC" in candles:
-        ref = _references(candles[f"{asset}/BTC"], start_ms, minutes)[method]
-        btc = _asset_usd(candles, "BTC", start_ms, minutes, method, depth + 1)
-        if ref is not None and btc is not None:
-            return ref * btc
+    if depth > 2:
+        return None
+    for symbol, quote in _pricing_pairs(candles, asset):
+        ref = _references(candles[symbol], start_ms, minutes)[method]
+        if ref is None:
+            continue
+        rate = _asset_usd(candles, quote, start_ms, minutes, method, depth + 1)
+        if rate is not None:
+            return ref * rate
     return None
+
+
+def _pricing_pairs(candles: Mapping[str, Any], asset: str) -> list[tuple[str, str]]:
+    order = {q: i for i, q in enumerate(("USDT", "USDC", "BUSD", "FDUSD", "USD", "DAI",
+                                         "TUSD", "BTC", "ETH"))}
+    pairs = [(sym, split(sym)[1]) for sym in candles if split(sym)[0] == asset]
+    return sorted(((sym, q) for sym, q in pairs if q != asset),
+                  key=lambda p: (order.get(p[1], len(order)), p[0]))
 
 
 def _effects(f: Mapping[str, Any]) -> pd.DataFrame:
     """Every change to the holdings: (ts, asset, delta), fees included."""
     import pandas as pd
 
-    rows: list[tuple[int, str, float]] = []
+    rows: list[tuple[int, str, float, str]] = []
     for r in f["trades"].itertuples(index=False):
         base, quote = split(str(r.symbol))
         s = 1.0 if r.side == "buy" else -1.0
-        rows.append((int(r.ts), base, s * float(r.amount)))
-        rows.append((int(r.ts), quote, -s * float(r.cost)))
+        rows.append((int(r.ts), base, s * float(r.amount), "trade"))
+        rows.append((int(r.ts), quote, -s * float(r.cost), "trade"))
         if r.fee and r.fee_currency:
-            rows.append((int(r.ts), str(r.fee_currency), -float(r.fee)))
+            rows.append((int(r.ts), str(r.fee_currency), -float(r.fee), "trade"))
     for r in f["transfers"].itertuples(index=False):
-        if r.status not in (None, "ok", "success", "completed"):
+        if not _done(r.status):
             continue
         if r.kind == "deposits":
-            rows.append((int(r.ts), str(r.currency), float(r.amount)))
+            rows.append((int(r.ts), str(r.currency), float(r.amount), "deposit"))
         else:
-            rows.append((int(r.ts), str(r.currency), -float(r.amount) - float(r.fee)))
-    return pd.DataFrame(rows, columns=["ts", "asset", "delta"])
+            rows.append((int(r.ts), str(r.currency), -float(r.amount) - float(r.fee),
+                         "withdrawal"))
+    return pd.DataFrame(rows, columns=["ts", "asset", "delta", "kind"])
+
+
+def _done(status: Any) -> bool:
+    """A transfer that moved money (ccxt: ok; some exchanges say more)."""
+    return status in (None, "ok", "success", "completed")
 
 
 def _holdings(f: Mapping[str, Any], start_ms: int, end_ms: int
@@ -506,7 +533,12 @@ def _holdings(f: Mapping[str, Any], start_ms: int, end_ms: int
             out[str(asset)] = out.get(str(asset), 0.0) - float(delta)
         return {a: (0.0 if abs(v) < 1e-12 else v) for a, v in sorted(out.items())}
 
-    return at(start_ms - 1), at(end_ms)
+    deposits = eff[(eff["kind"] == "deposit") & (eff["ts"] >= start_ms)
+                   & (eff["ts"] <= end_ms)].groupby("asset")["delta"].sum()
+    after = at(end_ms)
+    for asset, delta in deposits.items():  # money put in during the window is no loss
+        after[str(asset)] = after.get(str(asset), 0.0) - float(delta)
+    return at(start_ms - 1), after
 
 
 def _whole(unauth: pd.DataFrame, before: Mapping[str, float], share: float) -> set[str]:
@@ -530,8 +562,8 @@ def _whole(unauth: pd.DataFrame, before: Mapping[str, float], share: float) -> s
 
 def _counterparties(unauth: pd.DataFrame, exchange: str,
                     others: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, str]:
-    """Trade id -> the label of another account whose snapshot holds the same trade on the
-    other side (an exchange gives both sides of a match one trade id)."""
+    """SYMBOL#trade id -> the label of another account whose snapshot holds the same trade
+    on the other side (an exchange gives both sides of a match one id, per symbol)."""
     if unauth.empty:
         return {}
     mine = {(str(r.symbol), str(r.id)): str(r.side) for r in unauth.itertuples(index=False)}
@@ -540,9 +572,10 @@ def _counterparties(unauth: pd.DataFrame, exchange: str,
         if doc.get("exchange") != exchange:
             continue
         for t in doc["data"].get("trades", []):
-            side = mine.get((str(t.get("symbol")), str(t.get("id"))))
+            key = (str(t.get("symbol")), str(t.get("id")))
+            side = mine.get(key)
             if side is not None and side != t.get("side"):
-                found.setdefault(str(t.get("id")), label)
+                found.setdefault(f"{key[0]}#{key[1]}", label)
     return found
 
 
@@ -587,18 +620,20 @@ def _portfolio(f: Mapping[str, Any], start_ms: int, end_ms: int
 
 
 def _price_series(candles: Mapping[str, Any], asset: str, grid: Any, depth: int = 0) -> Any:
+    """The asset's USD(T) price at each grid time, through the same pairs as _asset_usd."""
     import numpy as np
 
     if asset in STABLE:
         return np.ones(len(grid))
-    for quote in ("USDT", "USDC", "BUSD", "FDUSD", "USD"):
-        c = candles.get(f"{asset}/{quote}")
-        if c is not None and not c.empty:
-            return _asof(c, grid)
-    if depth == 0 and asset != "BTC" and f"{asset}/BTC" in candles:
-        btc = _price_series(candles, "BTC", grid, 1)
-        if btc is not None:
-            return _asof(candles[f"{asset}/BTC"], grid) * btc
+    if depth > 2:
+        return None
+    for symbol, quote in _pricing_pairs(candles, asset):
+        c = candles[symbol]
+        if c.empty:
+            continue
+        rate = _price_series(candles, quote, grid, depth + 1)
+        if rate is not None:
+            return _asof(c, grid) * rate
     return None
 
 

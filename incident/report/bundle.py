@@ -26,7 +26,9 @@ from typing import Any
 from incident import __version__, audit
 from incident.report import render
 from incident.report.claim import ClaimOptions, build_claim, load_snapshots, trades_csv
-from incident.report.evidence import BundleFile, Manifest, write_bundle
+from incident.errors import Place
+from incident.report.evidence import (BundleFile, EvidenceError, Manifest, verify_bundle,
+                                      write_bundle)
 from incident.report.interface import Report, ms_to_utc, to_utc
 from incident.store import Store
 
@@ -60,6 +62,11 @@ def claim_bundle(store: Store, label: str, out: Path, opts: ClaimOptions) -> Bun
     manifest = write_bundle(out, files, created_at=when, tool_version=__version__,
                             subject={"kind": "claim", "label": label,
                                      "exchange": key.exchange, "claimant": opts.claimant})
+    verdict = verify_bundle(out, manifest.root)  # what anyone will check, checked first
+    if not verdict.ok:
+        out.unlink(missing_ok=True)
+        raise EvidenceError(f"the bundle did not verify ({verdict.problems[0].path}: "
+                            f"{verdict.problems[0].kind}); nothing was kept", Place(str(out)))
     with store.write() as conn:
         audit.append(conn, action="evidence-bundle", phase="end", label=label,
                      exchange=key.exchange, key_sha256=key.key_sha256 or key.key_hmsl,
@@ -73,11 +80,13 @@ def _snapshot_files(store: Store, snap: dict[str, Any]) -> Iterator[BundleFile]:
     prefix = f"snapshots/{Path(snap['rel']).name}"
     taken = to_utc(snap["taken_at"])
     exchange = snap["doc"]["exchange"]
-    yield BundleFile(f"{prefix}/snapshot.json", directory / "snapshot.json",
+    # the bytes whose SHA-256 was checked against the record, not the file read again
+    yield BundleFile(f"{prefix}/snapshot.json", snap["bytes"],
                      f"incident snapshot ({exchange}; sha256 recorded when taken)", taken)
     for r in snap["doc"]["responses"]:
-        yield BundleFile(f"{prefix}/{r['file']}", directory / r["file"],
-                         f"{exchange} {r['endpoint']}", to_utc(r["fetched_at"]))
+        raw = _raw(directory / r["file"], r["sha256"], f"{snap['rel']}/{r['file']}")
+        yield BundleFile(f"{prefix}/{r['file']}", raw, f"{exchange} {r['endpoint']}",
+                         to_utc(r["fetched_at"]))
     for symbol, rows in sorted(snap["doc"]["data"]["candles"].items()):
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -87,3 +96,17 @@ def _snapshot_files(store: Store, snap: dict[str, Any]) -> Iterator[BundleFile]:
         yield BundleFile(f"{prefix}/candles/{symbol.replace('/', '-').replace(':', '-')}.csv",
                          buf.getvalue().encode("utf-8"),
                          f"{exchange} 1-minute klines, from {prefix}/snapshot.json", taken)
+
+
+def _raw(path: Path, sha256: str, shown: str) -> bytes:
+    """A raw response as its snapshot.json lists it, or EvidenceError naming it."""
+    import hashlib
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise EvidenceError("missing: the snapshot lists it", Place(shown)) from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise EvidenceError("changed since the snapshot was taken (its SHA-256 is not the "
+                            "one snapshot.json records)", Place(shown))
+    return data

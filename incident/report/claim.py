@@ -39,10 +39,10 @@ FLAG_TEXT = {
 }
 METHOD_TEXT = {
     "vwap": "volume-weighted average price of the {minutes} one-minute candles before the "
-            "window (typical price (high+low+close)/3 weighted by volume)",
+            "first unauthorized fill (typical price (high+low+close)/3 weighted by volume)",
     "open": "the open of the one-minute candle in which each fill happened (the market at "
             "that minute, already moved by the attack itself)",
-    "close": "the close of the last one-minute candle before the window",
+    "close": "the close of the last one-minute candle before the first unauthorized fill",
 }
 
 
@@ -109,7 +109,8 @@ def load_snapshots(store: Store, label: str) -> list[dict[str, Any]]:
                               f"is not the one recorded for snapshot #{sid})")
         doc = json.loads(raw)
         out.append({"id": sid, "rel": rel, "taken_at": taken_at, "since": since,
-                    "until": until, "sha256": sha, "counts": json.loads(counts), "doc": doc})
+                    "until": until, "sha256": sha, "counts": json.loads(counts), "doc": doc,
+                    "bytes": raw})
     return out
 
 
@@ -157,7 +158,8 @@ def build_claim(store: Store, label: str, opts: ClaimOptions) -> Report:
     until = opts.until or (revoked["at"] if revoked else None)
     a_opts = analysis.Options(
         since_ms=utc_to_ms(opts.since) if opts.since else None,
-        until_ms=utc_to_ms(until) if until else None, own=opts.own,
+        until_ms=utc_to_ms(until) if until else None,
+        until_source="given (--until)" if opts.until else "revocation", own=opts.own,
         reference=opts.reference, vwap_minutes=opts.vwap_minutes)
     found = analysis.analyse([s["doc"] for s in snaps], a_opts,
                              others=_others(store, label, key.exchange))
@@ -206,10 +208,15 @@ def _model(key: Any, opts: ClaimOptions, f: analysis.Flagged, snaps: list[dict[s
     low, high = min(usd_values), max(usd_values)
     headline = f.shortfall[method] if f.shortfall[method] is not None else f.totals[
         method].get("USD", 0.0)
-    remedy = opts.remedy or (
-        f"Reimbursement of USD(T) {usd(headline)}: the portfolio shortfall valued at "
-        f"pre-incident prices ({method}), within a range of {usd(low)} to {usd(high)} "
-        f"across the reference methods.")
+    if opts.remedy:
+        remedy = opts.remedy
+    elif (headline or 0.0) > 0:
+        remedy = (f"Reimbursement of USD(T) {usd(headline)}: the portfolio shortfall valued "
+                  f"at pre-incident prices ({method}), within a range of {usd(low)} to "
+                  f"{usd(high)} across the reference methods.")
+    else:
+        remedy = ("None computed: at pre-incident prices these figures show no shortfall. "
+                  "Check the window (--since, --own) and the notes before claiming.")
     ctx = {"window_peak": f.window_peak, "history_peak": f.history_peak,
            "history_orders": f.history_orders, "above_pct": "20", "whole_pct": "90"}
     flag_counts = {k: 0 for k in analysis.FLAGS}

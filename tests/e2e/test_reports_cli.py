@@ -104,3 +104,14 @@ def test_a_bundle_verifies_and_each_tampering_is_named(cli, user: Path, tmp_path
     # the bundle's root went into the audit log, in the chain
     r = cli("audit", "list", "--action", "evidence-bundle", "--json")
     assert made["merkle_root"] in r.stdout
+
+
+def test_a_raw_response_changed_on_disk_is_refused_not_bundled(cli, user: Path,  # type: ignore[no-untyped-def]
+                                                               tmp_path: Path) -> None:
+    logged = cli("audit", "list", "--json").stdout.count("evidence-bundle")
+    raw = sorted((user / "snapshots").glob(f"{VICTIM}/*/raw/0002.json"))[0]
+    raw.write_bytes(raw.read_bytes() + b" ")
+    r = cli("evidence", "bundle", VICTIM, tmp_path / "claim.zip")
+    assert r.code == 3 and "raw/0002.json: changed since the snapshot was taken" in r.stderr
+    assert not (tmp_path / "claim.zip").exists()
+    assert cli("audit", "list", "--json").stdout.count("evidence-bundle") == logged

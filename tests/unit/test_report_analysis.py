@@ -157,7 +157,8 @@ def test_a_pair_without_candles_before_the_window_falls_back_to_the_minute_open(
                                        if c[0] >= T0]
     found = analysis.analyse([d], analysis.Options(since_ms=T0))
     assert found.references["SYS/BTC"]["vwap"] is None
-    assert any("no candles before the window" in n for n in found.notes)
+    assert any("no candles in the 60 minutes before the first unauthorized fill" in n
+               for n in found.notes)
     assert found.trades["slip_vwap"].tolist() == pytest.approx([0.0])
 
 
@@ -194,3 +195,88 @@ def test_the_portfolio_series_spans_the_fills_and_values_at_market() -> None:
     assert all(not math.isnan(v) for _, v in found.portfolio)
     first = found.portfolio[0][1]
     assert first == pytest.approx(0.5 * BTC_USD)
+
+
+def test_a_leak_time_days_earlier_keeps_the_references_of_just_before_the_attack() -> None:
+    d = pump_account([0.0004, 0.0005])
+    plain = analysis.analyse([d], analysis.Options())
+    leak = analysis.analyse([d], analysis.Options(since_ms=T0 - 12 * 60 * MIN))  # hours before
+    assert leak.start_source == "leak (given)"
+    assert leak.references == plain.references
+    assert leak.shortfall == plain.shortfall and leak.shortfall["vwap"] > 0
+    assert not leak.unpriced
+
+
+def test_stale_candles_are_no_reference() -> None:
+    d = pump_account([0.0004])
+    d["data"]["candles"]["SYS/BTC"] = [c for c in d["data"]["candles"]["SYS/BTC"]
+                                       if c[0] >= T0 or c[0] < T0 - 2 * 60 * MIN]
+    d["data"]["candles"]["SYS/BTC"].insert(0, candle(T0 - 3 * 60 * MIN, PRE))
+    found = analysis.analyse([d], analysis.Options(since_ms=T0))
+    assert found.references["SYS/BTC"]["vwap"] is None  # three hours old: not the market
+
+
+def test_a_coin_quoted_in_eth_is_priced_through_eth() -> None:
+    eth_usd = 1000.0
+    trades = [fill(1, T0 + 5_000, "XYZ/ETH", "buy", 0.02, 100.0)]
+    orders = [order(1, T0 + 5_000, "XYZ/ETH", "buy", 100.0, 0.02)]
+    candles = {"XYZ/ETH": [candle(T0 - k * MIN, 0.001) for k in range(30, 0, -1)]
+               + [candle(T0, 0.02, 10_000.0)],
+               "ETH/USDT": [candle(T0 - k * MIN, eth_usd) for k in range(30, -2, -1)]}
+    d = doc(trades, orders, candles, {"ETH": 0.0, "XYZ": 100.0})
+    found = analysis.analyse([d], analysis.Options())
+    assert found.prices_before["vwap"]["XYZ"] == pytest.approx(0.001 * eth_usd)
+    # 2 ETH spent for 100 XYZ worth 0.1 ETH before: 1.9 ETH lost
+    assert found.shortfall["vwap"] == pytest.approx(1.9 * eth_usd)
+    assert not found.unpriced
+
+
+def test_a_deposit_during_the_window_is_not_counted_against_the_claim() -> None:
+    d = pump_account([0.0004])
+    d["data"]["deposits"] = [{"id": "d1", "currency": "BTC", "amount": 1.0, "fee": None,
+                              "timestamp": T0 + 2 * MIN, "status": "ok"}]
+    d["data"]["balances"]["BTC"]["total"] += 1.0
+    with_deposit = analysis.analyse([d], analysis.Options())
+    without = analysis.analyse([pump_account([0.0004])], analysis.Options())
+    assert with_deposit.shortfall["vwap"] == pytest.approx(without.shortfall["vwap"])
+
+
+def test_a_failed_withdrawal_moved_nothing() -> None:
+    d = pump_account([0.0004])
+    d["data"]["withdrawals"] = [{"id": "w1", "currency": "BTC", "amount": 0.3,
+                                 "fee": {"cost": 0.0}, "timestamp": T0 + 2 * MIN,
+                                 "status": "failed"}]
+    found = analysis.analyse([d], analysis.Options())
+    assert found.withdrawals == () and found.holdings_before["BTC"] == pytest.approx(0.5)
+
+
+def test_a_counterparty_is_matched_by_symbol_and_trade_id() -> None:
+    d = pump_account([0.0004])
+    other = doc([{**fill(90, T0 + 5_000, "BTC/USDT", "sell", 1.0, 1.0), "id": "1010"}],
+                [], {}, {})  # the same id, another symbol: another trade
+    found = analysis.analyse([d], analysis.Options(), others=[("someone", other)])
+    assert found.counterparties == {}
+
+
+def test_an_order_placed_before_the_window_and_filled_in_it_is_the_holders() -> None:
+    d = pump_account([0.0004, 0.0005])
+    placed = T0 - 20 * 60 * MIN
+    d["data"]["orders"].append(order(70, placed, "BTC/USDT", "sell", 0.01, BTC_USD))
+    d["data"]["trades"].append(fill(70, T0 + 3 * MIN, "BTC/USDT", "sell", BTC_USD, 0.01))
+    found = analysis.analyse([d], analysis.Options())
+    assert "70" not in set(found.trades["order"]) and found.own_trades == 1
+
+
+def test_with_nothing_standing_out_the_leak_time_is_asked_for() -> None:
+    quiet = pump_account([PRE, PRE])
+    quiet["data"]["candles"]["SYS/BTC"] = [c[:5] + [100.0] for c in
+                                           quiet["data"]["candles"]["SYS/BTC"]]
+    with pytest.raises(ReportError, match="give the leak's time"):
+        analysis.analyse([quiet], analysis.Options(burst_min=50))
+
+
+def test_a_trade_without_a_side_is_named() -> None:
+    d = pump_account([0.0004])
+    d["data"]["trades"][-1]["side"] = None
+    with pytest.raises(ReportError, match="trade 1010: no side or symbol"):
+        analysis.analyse([d], analysis.Options())

@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 
 from incident.errors import Problems
-from incident.ingest.formats.naming import safe_name
 from incident.ingest.formats.tree import head_text, split_lines, truncated, whole_text
 from incident.ingest.interface import Format, Member, Record
 
@@ -91,9 +90,9 @@ class EnvFile(Format):
                 continue
             assignments += 1
             found = _value(assigned[2], lines, index)
-            if found is None:  # a name may be a key (`sk_live_...=x`): shown only if safe
-                problems.add("a quote is never closed", number,
-                             safe_name(assigned[1], f"variable {assignments}"))
+            if found is None:  # named by number: on a line that broke, what stands before
+                # '=' may be a piece of a value (a key), however much it looks like a name
+                problems.add("a quote is never closed", number, f"variable {assignments}")
                 found = assigned[2][1:].strip(), index
             value, index = found
             fields.append((assigned[1], value))

@@ -59,16 +59,20 @@ def test_an_unclosed_quote_is_a_problem_named_by_line_and_field() -> None:
                              "unterminated_quote.env")
     assert records == [(1, [("BINANCE_API_KEY", K), ("BINANCE_API_SECRET", S),
                             ("LOG_LEVEL", "info")], "")]
-    assert problems == ["unterminated_quote.env:2: column 'BINANCE_API_SECRET': a quote is "
-                        "never closed"]
+    assert problems == ["unterminated_quote.env:2: column 'variable 2': a quote is never "
+                        "closed"]
 
 
 @pytest.mark.parametrize("name, column", [
-    ("BINANCE_API_KEY", "BINANCE_API_KEY"),
+    # Never by name: on a line that broke, what stands before '=' may be a piece of a
+    # value (hypothesis found `FAKE='...` made of a key's first letters).
+    ("BINANCE_API_KEY", "variable 2"),
     ("sk_live_ABCDEFGHIJKLMNOP", "variable 2"),  # a key written `key=secret`
     ("FAKEv7dkHGQSdOUzzQ", "variable 2"),
+    ("FAKE", "variable 2"),
 ])
-def test_a_variable_is_named_in_a_problem_only_if_safe(name: str, column: str) -> None:
+def test_a_variable_with_an_unclosed_quote_is_named_by_number(name: str, column: str
+                                                              ) -> None:
     records, problems = read(EnvFile(), f"LOG_LEVEL=info\n{name}='{S}\n")
     assert problems == [f".env:2: column '{column}': a quote is never closed"]
     assert records == [(1, [("LOG_LEVEL", "info"), (name, S)], "")]
