@@ -20,12 +20,15 @@ Pages = dict[str, tuple[str, bytes]]  # URL path -> (content type, body)
 
 
 @contextlib.contextmanager
-def serve_pages(pages: Pages) -> Iterator[str]:
+def serve_pages(pages: Pages, seen: list[str] | None = None) -> Iterator[str]:
     """Serve `pages` (404 for any other path; the query string is ignored) for the
-    length of the block; yields the base URL. The server is shut down on the way out."""
+    length of the block; yields the base URL. Each path asked for is appended to `seen`.
+    The server is shut down on the way out."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            if seen is not None:
+                seen.append(self.path)
             kind, body = pages.get(self.path.split("?", 1)[0], ("text/plain", b""))
             self.send_response(200 if body else 404)
             self.send_header("Content-Type", kind)

@@ -10,8 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from incident.fingerprint import sha256
+from tests.canary import Canary
 from tests.conftest import ROOT
 
 SAMPLE = ROOT / "tests" / "data" / "reports" / "sample"  # the platform responder's
@@ -49,3 +54,38 @@ def assert_golden(name: str, data: bytes) -> None:
         raise AssertionError(f"{path.relative_to(ROOT)} differs (this run's output left in "
                              f"a .new file beside it: {mine.name}); diff them, and if the "
                              "change is right, rerun with UPDATE_GOLDEN=1")
+
+
+def register_exposed(cli: Any, home: Path, tmp_path: Path, canary: Canary, label: str
+                     ) -> None:
+    """A key of the canary's, registered by fingerprint under `label`, found in a dump it
+    is in: the commands' output is recorded and the data directory watched."""
+    key, secret = canary.secrets[0], canary.secrets[1]
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    label_cell = label.replace('"', '""')
+    (inputs / "mine.csv").write_text(
+        'exchange,label,key_sha256,secret_sha256\n'
+        f'binance,"{label_cell}",{sha256(key).hex()},{sha256(secret).hex()}\n')
+    (inputs / "dump.csv").write_text(f"exchange,api_key,api_secret\nbinance,{key},{secret}\n")
+    canary.watch(home)
+    for args in (("keys", "import", inputs / "mine.csv"), ("ingest", inputs / "dump.csv"),
+                 ("match",)):
+        result = cli(*args)
+        canary.record(" ".join(map(str, args)), result.stdout + result.stderr)
+        assert result.code in (0, 1), (args, result.stderr)
+
+
+def rewrite_zip(src: Path, change: Callable[[str, bytes], bytes | None] = lambda n, d: d,
+                add: dict[str, bytes] | None = None, dst: Path | None = None) -> Path:
+    """A copy of the ZIP (beside it, NAME-t.zip, unless `dst`) with each entry passed
+    through `change` (None drops it) and `add`'s entries appended: a tampered bundle."""
+    dst = dst or src.with_name(f"{src.stem}-t.zip")
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = change(info.filename, zin.read(info))
+            if data is not None:
+                zout.writestr(info.filename, data)
+        for name, data in (add or {}).items():
+            zout.writestr(name, data)
+    return dst

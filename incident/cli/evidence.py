@@ -66,8 +66,10 @@ def bundle(
     manifest.json (each file's SHA-256, size, source, collection time) under an RFC 9162
     Merkle root, which is also written to the audit log. Options as `report claim`."""
     from incident.report.bundle import claim_bundle
+    from incident.report.claim import claim_options
 
-    opts = rc.claim_options(claimant, remedy, since, until, own, reference, vwap_minutes)
+    opts = claim_options(claimant=claimant, remedy=remedy, since=since, until=until, own=own,
+                         reference=reference, vwap_minutes=vwap_minutes)
     if out.suffix.lower() != ".zip":
         raise UsageError("OUT.zip: give the bundle a .zip name")
     with open_store(ctx) as store:

@@ -41,25 +41,6 @@ REMEDY = typer.Option(None, "--remedy", metavar="TEXT", help="The remedy asked, 
                       "(default: reimbursement of the shortfall).")
 
 
-def claim_options(claimant: str, remedy: str | None, since: str | None, until: str | None,
-                  own: Path | None, reference: str, vwap_minutes: int) -> Any:
-    """The claim's options from the command line (shared with `evidence bundle`)."""
-    from incident.exchanges.actions import when
-    from incident.report.claim import ClaimOptions, read_own
-
-    def moment(text: str | None, what: str) -> str | None:
-        if text is None:
-            return None
-        return when(text, None, what).strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[arg-type]
-
-    if reference not in ("vwap", "open", "close"):
-        raise UsageError("--reference: vwap, open or close")
-    return ClaimOptions(claimant=claimant, remedy=remedy, since=moment(since, "--since"),
-                        until=moment(until, "--until"),
-                        own=read_own(own) if own else frozenset(), reference=reference,
-                        vwap_minutes=vwap_minutes)
-
-
 def _formats(text: str) -> list[str]:
     from incident.report.render import FORMATS as KNOWN
 
@@ -117,8 +98,12 @@ def claim(ctx: typer.Context,
           out: Path = OUT, formats: str = FORMATS, json_out: bool = JSON) -> int:
     """For a claimant: the unauthorized trades, the loss against reference prices with its
     range, the timeline, the evidence and how to verify it."""
-    opts = claim_options(claimant, remedy, since, until, own, reference, vwap_minutes)
     from dataclasses import asdict
+
+    from incident.report.claim import claim_options
+
+    opts = claim_options(claimant=claimant, remedy=remedy, since=since, until=until, own=own,
+                         reference=reference, vwap_minutes=vwap_minutes)
 
     options = {**asdict(opts), "charts": not no_charts}
     return _write(ctx, "claim", label, options, out, formats, json_out)

@@ -96,6 +96,7 @@ class Flagged:
     first_unauthorized_ms: int | None = None
     counterparties: Mapping[str, int] = field(default_factory=dict)  # label -> fills
     portfolio: tuple[tuple[int, float], ...] = ()  # (minute, USD value at market prices)
+    candles: Mapping[str, Any] = field(default_factory=dict, repr=False)  # pair -> frame
     notes: tuple[str, ...] = ()
 
 
@@ -248,7 +249,7 @@ def analyse(docs: Sequence[Mapping[str, Any]], options: Options, *,
         unauth[f"slip_{m}"] = (unauth["price"] - ref) * unauth["amount"] * sign
     unauth["quote"] = unauth["symbol"].map(lambda s: split(s)[1])
     unauth["base"] = unauth["symbol"].map(lambda s: split(s)[0])
-    rates = {q: _usd_rate(candles, q, anchor, options.vwap_minutes)
+    rates = {q: _asset_usd(candles, q, anchor, options.vwap_minutes, "vwap")
              for q in sorted(set(unauth["quote"]))}
     unauth["usd_rate"] = unauth["quote"].map(lambda q: rates[q]).astype(float)
     for m in METHODS:
@@ -347,7 +348,7 @@ def analyse(docs: Sequence[Mapping[str, Any]], options: Options, *,
         shortfall=shortfall, unpriced=unpriced, withdrawals=withdrawals,
         last_own_ms=last_own, first_unauthorized_ms=first,
         counterparties=_count(counter.values()),
-        portfolio=_portfolio(f, start_ms, end_ms), notes=tuple(notes))
+        portfolio=_portfolio(f, start_ms, end_ms), candles=candles, notes=tuple(notes))
 
 
 def _first_flagged(scope: pd.DataFrame, trades: pd.DataFrame, candles: Mapping[str, Any],
@@ -457,11 +458,6 @@ def _minute_open(c: pd.DataFrame | None, ts: pd.Series) -> Any:
     opens = c["open"].to_numpy()
     out = np.where(idx >= 0, opens[np.clip(idx, 0, None)], np.nan)
     return out
-
-
-def _usd_rate(candles: Mapping[str, Any], asset: str, start_ms: int, minutes: int
-              ) -> float | None:
-    return _asset_usd(candles, asset, start_ms, minutes, "vwap")
 
 
 def _asset_usd(candles: Mapping[str, Any], asset: str, start_ms: int, minutes: int,

@@ -29,7 +29,7 @@ from incident.report.claim import ClaimOptions, build_claim, load_snapshots, tra
 from incident.errors import Place
 from incident.report.evidence import (BundleFile, EvidenceError, Manifest, verify_bundle,
                                       write_bundle)
-from incident.report.interface import Report, ms_to_utc, to_utc
+from incident.report.interface import Report, file_stem, ms_to_utc, to_utc
 from incident.store import Store
 
 
@@ -57,7 +57,7 @@ def claim_bundle(store: Store, label: str, out: Path, opts: ClaimOptions) -> Bun
     with tempfile.TemporaryDirectory(prefix="incident-bundle-") as tmp:
         excerpt = Path(tmp) / "audit.jsonl"
         audit.export(store.conn, excerpt, label)
-        files.append(BundleFile(f"audit/{report.stem[len('claim-'):]}.jsonl",
+        files.append(BundleFile(f"audit/{file_stem(label)}.jsonl",
                                 excerpt.read_bytes(), "incident audit export --label", when))
     manifest = write_bundle(out, files, created_at=when, tool_version=__version__,
                             subject={"kind": "claim", "label": label,

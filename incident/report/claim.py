@@ -19,7 +19,7 @@ from typing import Any
 from incident import __version__, audit
 from incident.report import analysis
 from incident.report.interface import (Report, ReportError, ReportKind, data_time, ms_to_utc,
-                                       to_utc, utc_to_ms)
+                                       file_stem, to_utc, utc_to_ms)
 from incident.report.render import amount
 from incident.store import Store
 
@@ -57,6 +57,28 @@ class ClaimOptions:
     vwap_minutes: int = 30
     charts: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def claim_options(*, claimant: str = "the account holder", remedy: str | None = None,
+                  since: str | None = None, until: str | None = None,
+                  own: Path | None = None, reference: str = "vwap",
+                  vwap_minutes: int = 30) -> ClaimOptions:
+    """The options as a person gives them (the command line, a playbook step): times as
+    ISO 8601 UTC or an age (30d, 12h), the holder's own orders as a file of ids."""
+    from incident.errors import UsageError
+    from incident.exchanges.actions import when
+
+    def moment(text: str | None, what: str) -> str | None:
+        if not text:
+            return None
+        return when(text, None, what).strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[arg-type]
+
+    if reference not in analysis.METHODS:
+        raise UsageError(f"reference: one of {', '.join(analysis.METHODS)}")
+    return ClaimOptions(claimant=claimant, remedy=remedy, since=moment(since, "since"),
+                        until=moment(until, "until"),
+                        own=read_own(own) if own else frozenset(), reference=reference,
+                        vwap_minutes=vwap_minutes)
 
 
 class ClaimReport(ReportKind):
@@ -176,13 +198,9 @@ def build_claim(store: Store, label: str, opts: ClaimOptions) -> Report:
     model = _model(key, opts, found, snaps, entries, matches, facts, revoked, confirmed,
                    head, data_time(times))
     if not opts.charts:
-        return Report("claim", f"claim-{_stem(label)}", model)
-    return Report("claim", f"claim-{_stem(label)}", model, _charts(found, snaps, opts),
-                  lambda: _charts(found, snaps, opts, "png"))
-
-
-def _stem(label: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label).strip(".") or "_"
+        return Report("claim", f"claim-{file_stem(label)}", model)
+    return Report("claim", f"claim-{file_stem(label)}", model, _charts(found, opts),
+                  lambda: _charts(found, opts, "png"))
 
 
 def usd(x: float | None) -> str:
@@ -407,14 +425,13 @@ def _timeline(key: Any, f: analysis.Flagged, snaps: list[dict[str, Any]],
     return sorted(out, key=lambda e: (e["at"], e["event"]))
 
 
-def _charts(f: analysis.Flagged, snaps: list[dict[str, Any]], opts: ClaimOptions,
-            fmt: str = "svg") -> dict[str, str]:
+def _charts(f: analysis.Flagged, opts: ClaimOptions, fmt: str = "svg") -> dict[str, str]:
     from incident.report import charts
 
     out: dict[str, str] = {}
     if len(f.trades) == 0:
         return out
-    candles = analysis.frames([s["doc"] for s in snaps])["candles"]
+    candles = f.candles
     lo = int(f.trades["ts"].min()) - 30 * analysis.MINUTE
     hi = int(f.trades["ts"].max()) + 30 * analysis.MINUTE
     worst = (f.trades.groupby("symbol")[f"slip_{opts.reference}_usd"].sum()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shlex
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,8 @@ from typing import Any
 from incident import audit, registry
 from incident.errors import UnknownLabel
 from incident.exchanges.names import EXCHANGES
-from incident.report.interface import Report, ReportError, ReportKind, data_time, to_utc
+from incident.report.interface import (Report, ReportError, ReportKind, data_time, file_stem,
+                                       to_utc)
 from incident.store import Store
 from incident.store import dumps as dump_sql
 from incident.store import matches as match_sql
@@ -237,7 +237,7 @@ class ExposureReport(ReportKind):
             except UnknownLabel as e:
                 raise ReportError(f"exposure report: no key labelled {wanted!r} (see "
                                   "'incident keys list')") from e
-        stem = "exposure" if wanted is None else f"exposure-{_stem(wanted)}"
+        stem = "exposure" if wanted is None else f"exposure-{file_stem(wanted)}"
         return Report(self.name, stem, _model(store, wanted))
 
 
@@ -253,16 +253,6 @@ def _label(label: str | None, options: Mapping[str, Any] | None) -> str | None:
         raise ReportError("exposure report: two different labels given (the argument and "
                           "option 'label')")
     return label if label is not None else given
-
-
-def _stem(label: str) -> str:
-    """A label as part of a file name: itself when it is safe there, else its safe
-    characters and a short hash of the whole (so two labels never share a file)."""
-    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}", label):
-        return label
-    safe = re.sub(r"[^A-Za-z0-9._@-]+", "-", label).strip(".-")[:60]
-    digest = hashlib.sha256(label.encode("utf-8")).hexdigest()[:8]
-    return f"{safe}-{digest}" if safe else digest
 
 
 def _model(store: Store, wanted: str | None) -> dict[str, Any]:

@@ -11,7 +11,9 @@ Secret objects, no key material: a key is named by its label and fingerprint pre
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -50,6 +52,16 @@ class ReportKind:
     def build(self, store: Store, *, label: str | None = None,
               options: Mapping[str, Any] | None = None) -> Report:
         raise NotImplementedError
+
+
+def file_stem(label: str) -> str:
+    """A label as part of a file name: itself when it is safe there, else its safe
+    characters and a short hash of the whole (so two labels never share a file)."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}", label):
+        return label
+    safe = re.sub(r"[^A-Za-z0-9._@-]+", "-", label).strip(".-")[:60]
+    digest = hashlib.sha256(label.encode("utf-8")).hexdigest()[:8]
+    return f"{safe}-{digest}" if safe else digest
 
 
 def data_time(times: Iterable[str | None]) -> str:

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from incident.report import evidence
 from incident.report.evidence import BundleFile
 from tests.conftest import run_incident
+from tests.reports import rewrite_zip
 
 AT = "2026-03-01T12:00:00Z"
 CLAIM = b"<html>claim</html>\n"
@@ -35,19 +35,6 @@ def bundle(tmp_path: Path) -> tuple[Path, str]:
     return out, manifest.root
 
 
-def _rewrite(src: Path, change: Callable[[str, bytes], bytes | None],
-             add: dict[str, bytes] | None = None) -> Path:
-    dst = src.with_name("tampered.zip")
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for info in zin.infolist():
-            data = change(info.filename, zin.read(info))
-            if data is not None:
-                zout.writestr(info.filename, data)
-        for name, data in (add or {}).items():
-            zout.writestr(name, data)
-    return dst
-
-
 def test_an_intact_bundle(cli, bundle) -> None:  # type: ignore[no-untyped-def]
     path, root = bundle
     result = cli("evidence", "verify", path)
@@ -61,7 +48,7 @@ def test_an_intact_bundle(cli, bundle) -> None:  # type: ignore[no-untyped-def]
 def test_altered_added_and_removed_files_are_each_named(cli, bundle) -> None:  # type: ignore[no-untyped-def]
     path, root = bundle
     new = CLAIM.replace(b"claim", b"clam")
-    tampered = _rewrite(path, lambda n, d: new if n == "report/claim.html" else
+    tampered = rewrite_zip(path, lambda n, d: new if n == "report/claim.html" else
                         None if n == "report/claim.json" else d, add={"notes.txt": b"x"})
     old_sha, new_sha = (hashlib.sha256(b).hexdigest()[:12] for b in (CLAIM, new))
     result = cli("evidence", "verify", tampered)
@@ -97,7 +84,7 @@ def _forge_claimant(path: Path) -> Path:
         doc["subject"]["claimant"] = "Mallory Example"
         doc["merkle"]["root"] = evidence.merkle_root(doc, doc["files"])
         return json.dumps(doc).encode()
-    return _rewrite(path, change)
+    return rewrite_zip(path, change)
 
 
 def test_a_forged_claimant_fails_against_the_published_root(cli, bundle) -> None:  # type: ignore[no-untyped-def]
@@ -142,7 +129,7 @@ def test_verify_txt_by_hand(bundle, tmp_path) -> None:  # type: ignore[no-untype
     new = json.loads(zipfile.ZipFile(forged).read(evidence.MANIFEST))["merkle"]["root"]
     assert _by_hand(forged, tmp_path) == [new, new]
     assert new != root  # the root given with the bundle is what catches it
-    stale = _rewrite(path, lambda n, d: d.replace(b"Alice Example", b"Mallory Example")
+    stale = rewrite_zip(path, lambda n, d: d.replace(b"Alice Example", b"Mallory Example")
                      if n == evidence.MANIFEST else d)
     got = _by_hand(stale, tmp_path)
     assert got[1] == root and got[0] != root
@@ -169,6 +156,6 @@ def test_as_a_process(bundle, tmp_path) -> None:  # type: ignore[no-untyped-def]
     env = {"INCIDENT_HOME": str(tmp_path / "home")}
     result = run_incident("evidence", "verify", str(path), env=env)
     assert (result.code, result.stderr) == (0, f"bundle intact: 4 files, Merkle root {root}\n")
-    tampered = _rewrite(path, lambda n, d: d + b"." if n == "report/claim.json" else d)
+    tampered = rewrite_zip(path, lambda n, d: d + b"." if n == "report/claim.json" else d)
     assert run_incident("evidence", "verify", str(tampered), env=env).code == 1
     assert run_incident("evidence", "verify", str(tmp_path / "none.zip"), env=env).code == 3

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.imaging import assert_nonempty_png, pdf_first_page_png, screenshot_html
-from tests.reports import SAMPLE, USER, load_sample
+from tests.reports import SAMPLE, USER, load_sample, rewrite_zip
 
 VICTIM = "user-0001-binance"
 
@@ -59,19 +59,6 @@ def test_the_exposure_and_incident_reports_draw(cli, home: Path, tmp_path: Path,
     assert_nonempty_png(pdf_first_page_png(pdf, tmp_path / f"{kind}-page1.png"))
 
 
-def _rewrite(src: Path, dst: Path, change: dict[str, bytes | None],
-             add: dict[str, bytes] | None = None) -> Path:
-    """A copy of the zip with entries replaced (bytes) or dropped (None), and more added."""
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for info in zin.infolist():
-            data = change.get(info.filename, zin.read(info.filename))
-            if data is not None:
-                zout.writestr(info, data)
-        for name, data in (add or {}).items():
-            zout.writestr(name, data)
-    return dst
-
-
 def test_a_bundle_verifies_and_each_tampering_is_named(cli, user: Path, tmp_path: Path  # type: ignore[no-untyped-def]
                                                         ) -> None:
     bundle = tmp_path / "claim.zip"
@@ -90,11 +77,12 @@ def test_a_bundle_verifies_and_each_tampering_is_named(cli, user: Path, tmp_path
         page = z.read(html)
     one_byte = page.replace(b"Compensation claim", b"Compensation claiM", 1)
     cases = {
-        "altered": (_rewrite(bundle, tmp_path / "a.zip", {html: one_byte}), html),
-        "added": (_rewrite(bundle, tmp_path / "b.zip", {}, {"report/extra.txt": b"x"}),
+        "altered": (rewrite_zip(bundle, lambda n, d: one_byte if n == html else d,
+                                dst=tmp_path / "a.zip"), html),
+        "added": (rewrite_zip(bundle, add={"report/extra.txt": b"x"}, dst=tmp_path / "b.zip"),
                   "report/extra.txt"),
-        "removed": (_rewrite(bundle, tmp_path / "c.zip", {"report/trades.csv": None}),
-                    "report/trades.csv"),
+        "removed": (rewrite_zip(bundle, lambda n, d: None if n == "report/trades.csv" else d,
+                                dst=tmp_path / "c.zip"), "report/trades.csv"),
     }
     for kind, (path, name) in cases.items():
         r = cli("evidence", "verify", path, "--json")

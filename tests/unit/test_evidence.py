@@ -24,6 +24,7 @@ from incident.report import evidence, merkle
 from incident.report.evidence import BundleFile, EvidenceError, Problem, verify_bundle
 from incident.settings import Settings
 from incident.store import Store
+from tests.reports import rewrite_zip
 
 AT = "2026-03-01T12:00:00Z"
 SNAP = "snapshots/alice/20260301T110000000Z"
@@ -79,20 +80,6 @@ def bundle(tmp_path: Path) -> Path:
     return _write(tmp_path)[0]
 
 
-def _rewrite(src: Path, change: Callable[[str, bytes], bytes | None] = lambda n, d: d,
-             add: dict[str, bytes] | None = None) -> Path:
-    """The bundle rewritten by zipfile: each entry through `change` (None drops it)."""
-    dst = src.with_name(f"{src.stem}-t.zip")
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
-        for info in zin.infolist():
-            data = change(info.filename, zin.read(info))
-            if data is not None:
-                zout.writestr(info.filename, data)
-        for name, data in (add or {}).items():
-            zout.writestr(name, data)
-    return dst
-
-
 def _edit_manifest(src: Path, edit: Callable[[dict[str, object]], None]) -> Path:
     def change(name: str, data: bytes) -> bytes:
         if name != evidence.MANIFEST:
@@ -100,7 +87,7 @@ def _edit_manifest(src: Path, edit: Callable[[dict[str, object]], None]) -> Path
         doc = json.loads(data)
         edit(doc)
         return json.dumps(doc).encode()
-    return _rewrite(src, change)
+    return rewrite_zip(src, change)
 
 
 def _sha(data: bytes) -> str:
@@ -253,7 +240,7 @@ def test_a_path_accepted_stays_inside_the_directory(path: str) -> None:
 def test_one_byte_changed_is_named(bundle: Path) -> None:
     old = b"<html>claim</html>\n"
     new = b"<html>claim</html>!"
-    tampered = _rewrite(bundle, lambda n, d: new if n == "report/claim.html" else d)
+    tampered = rewrite_zip(bundle, lambda n, d: new if n == "report/claim.html" else d)
     verdict = verify_bundle(tampered)
     assert not verdict.ok
     assert verdict.problems == (Problem(
@@ -263,20 +250,20 @@ def test_one_byte_changed_is_named(bundle: Path) -> None:
 
 def test_a_size_change_is_named(bundle: Path) -> None:
     old = b'{"claim":1}\n'
-    tampered = _rewrite(bundle, lambda n, d: old + b" " if n == "report/claim.json" else d)
+    tampered = rewrite_zip(bundle, lambda n, d: old + b" " if n == "report/claim.json" else d)
     assert verify_bundle(tampered).problems == (Problem(
         "report/claim.json", "altered", f"size 12 in manifest, 13 in bundle; sha256 "
         f"{_sha(old)[:12]}.. in manifest, {_sha(old + b' ')[:12]}.. in bundle"),)
 
 
 def test_a_file_added_is_named(bundle: Path) -> None:
-    tampered = _rewrite(bundle, add={"report/extra.pdf": b"%PDF"})
+    tampered = rewrite_zip(bundle, add={"report/extra.pdf": b"%PDF"})
     assert verify_bundle(tampered).problems == (
         Problem("report/extra.pdf", "added", "in the bundle, not in manifest.json"),)
 
 
 def test_a_file_removed_is_named(bundle: Path) -> None:
-    tampered = _rewrite(bundle, lambda n, d: None if n == "report/claim.json" else d)
+    tampered = rewrite_zip(bundle, lambda n, d: None if n == "report/claim.json" else d)
     assert verify_bundle(tampered).problems == (
         Problem("report/claim.json", "removed", "in manifest.json, not in the bundle"),)
 
@@ -291,7 +278,7 @@ def test_a_manifest_entry_edited_to_match_breaks_the_root(bundle: Path) -> None:
 
     original = verify_bundle(bundle).root
     step = _edit_manifest(bundle, edit)
-    tampered = _rewrite(step, lambda n, d: new if n == "report/claim.html" else d)
+    tampered = rewrite_zip(step, lambda n, d: new if n == "report/claim.html" else d)
     verdict = verify_bundle(tampered)
     assert verdict.root != original
     assert verdict.problems == (Problem(
@@ -381,7 +368,7 @@ def test_a_raw_response_changed_with_its_manifest_entry(bundle: Path) -> None:
         entry = next(f for f in doc["files"] if f["path"] == raw)  # type: ignore[attr-defined]
         entry.update(sha256=_sha(new), size=len(new))
 
-    tampered = _rewrite(_edit_manifest(bundle, edit), lambda n, d: new if n == raw else d)
+    tampered = rewrite_zip(_edit_manifest(bundle, edit), lambda n, d: new if n == raw else d)
     verdict = verify_bundle(tampered)
     assert [(p.path, p.kind) for p in verdict.problems] == [
         ("manifest.json", "root"), (raw, "altered")]
@@ -391,13 +378,13 @@ def test_a_raw_response_changed_with_its_manifest_entry(bundle: Path) -> None:
 
 def test_a_raw_response_missing_from_its_snapshot(bundle: Path) -> None:
     raw = f"{SNAP}/raw/0001.json"
-    tampered = _rewrite(bundle, lambda n, d: None if n == raw else d)
+    tampered = rewrite_zip(bundle, lambda n, d: None if n == raw else d)
     assert verify_bundle(tampered).problems == (
         Problem(raw, "removed", "in manifest.json, not in the bundle"),)
 
     def edit(doc: dict[str, object]) -> None:
         doc["files"] = [f for f in doc["files"] if f["path"] != raw]  # type: ignore[attr-defined]
-    tampered = _rewrite(_edit_manifest(bundle, edit), lambda n, d: None if n == raw else d)
+    tampered = rewrite_zip(_edit_manifest(bundle, edit), lambda n, d: None if n == raw else d)
     assert [(p.path, p.kind, p.message) for p in verify_bundle(tampered).problems] == [
         ("manifest.json", "root", verify_bundle(tampered).problems[0].message),
         (raw, "removed", f"listed in {SNAP}/snapshot.json, not in the bundle")]
@@ -408,7 +395,7 @@ def test_an_edited_audit_line_is_named_by_line(bundle: Path) -> None:
         return data.replace(b'"outcome":"done"', b'"outcome":"failed"') \
             if name == "audit/alice.jsonl" else data
 
-    verdict = verify_bundle(_rewrite(bundle, change))
+    verdict = verify_bundle(rewrite_zip(bundle, change))
     assert [(p.path, p.kind) for p in verdict.problems] == [
         ("audit/alice.jsonl", "altered"), ("audit/alice.jsonl:3", "audit")]
     assert verdict.problems[1].message == \
@@ -420,7 +407,7 @@ def test_an_audit_line_that_is_no_entry(bundle: Path) -> None:
         return data.replace(b"\n", b"\nSECRET-VALUE-123\n", 1) \
             if name == "audit/alice.jsonl" else data
 
-    verdict = verify_bundle(_rewrite(bundle, change))
+    verdict = verify_bundle(rewrite_zip(bundle, change))
     assert verdict.problems[1:] == (
         Problem("audit/alice.jsonl:2", "audit", "not an audit entry: not JSON"),)
     assert "SECRET" not in repr(verdict)
@@ -428,7 +415,7 @@ def test_an_audit_line_that_is_no_entry(bundle: Path) -> None:
 
 @pytest.mark.filterwarnings("ignore:Duplicate name")
 def test_unsafe_duplicate_and_case_clashing_names_in_the_zip(bundle: Path) -> None:
-    tampered = _rewrite(bundle, add={"../evil.sh": b"x", "report/claim.html": b"x",
+    tampered = rewrite_zip(bundle, add={"../evil.sh": b"x", "report/claim.html": b"x",
                                      "REPORT/claim.json": b"x"})
     problems = verify_bundle(tampered).problems
     assert [(p.path, p.kind) for p in problems] == [
@@ -459,12 +446,12 @@ def test_a_malformed_manifest_is_named(bundle: Path, edit: Callable[[dict], None
 
 
 def test_a_manifest_that_is_no_json_or_missing(bundle: Path) -> None:
-    bad = _rewrite(bundle, lambda n, d: b'{"a":1,"a":2}' if n == "manifest.json" else d)
+    bad = rewrite_zip(bundle, lambda n, d: b'{"a":1,"a":2}' if n == "manifest.json" else d)
     assert verify_bundle(bad).problems == (
         Problem("manifest.json", "manifest", "a key twice in one object"),)
-    bad = _rewrite(bundle, lambda n, d: b"\xff" if n == "manifest.json" else d)
+    bad = rewrite_zip(bundle, lambda n, d: b"\xff" if n == "manifest.json" else d)
     assert verify_bundle(bad).problems == (Problem("manifest.json", "manifest", "not JSON"),)
-    gone = _rewrite(bundle, lambda n, d: None if n == "manifest.json" else d)
+    gone = rewrite_zip(bundle, lambda n, d: None if n == "manifest.json" else d)
     assert verify_bundle(gone).problems == (
         Problem("manifest.json", "manifest", "no manifest.json in the bundle"),)
 
@@ -535,7 +522,7 @@ def test_a_snapshot_json_that_is_no_snapshot(bundle: Path) -> None:
         entry = next(f for f in manifest["files"] if f["path"] == snap)  # type: ignore[attr-defined]
         entry.update(sha256=_sha(new), size=len(new))
 
-    tampered = _rewrite(_edit_manifest(bundle, edit), lambda n, d: new if n == snap else d)
+    tampered = rewrite_zip(_edit_manifest(bundle, edit), lambda n, d: new if n == snap else d)
     problems = verify_bundle(tampered).problems
     assert [(p.path, p.kind) for p in problems] == [("manifest.json", "root"),
                                                     (snap, "altered")]
@@ -546,7 +533,7 @@ def test_a_snapshot_json_that_is_no_snapshot(bundle: Path) -> None:
 def test_a_raw_response_altered_alone_is_named_once(bundle: Path) -> None:
     raw = f"{SNAP}/raw/0001.json"
     new = b'{"balances":[1]}'
-    problems = verify_bundle(_rewrite(bundle, lambda n, d: new if n == raw else d)).problems
+    problems = verify_bundle(rewrite_zip(bundle, lambda n, d: new if n == raw else d)).problems
     assert problems == (Problem(raw, "altered", f"size {len(RAW[0])} in manifest, {len(new)} "
                                 f"in bundle; sha256 {_sha(RAW[0])[:12]}.. in manifest, "
                                 f"{_sha(new)[:12]}.. in bundle"),)
@@ -554,5 +541,5 @@ def test_a_raw_response_altered_alone_is_named_once(bundle: Path) -> None:
 
 def test_a_directory_entry_is_added(bundle: Path) -> None:
     """As `zip -r` would add it when someone re-zips the bundle."""
-    problems = verify_bundle(_rewrite(bundle, add={"report/": b""})).problems
+    problems = verify_bundle(rewrite_zip(bundle, add={"report/": b""})).problems
     assert problems == (Problem("report/", "added", "a directory entry, not in manifest.json"),)

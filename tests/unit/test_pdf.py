@@ -5,21 +5,19 @@ each time."""
 from __future__ import annotations
 
 import base64
-import http.server
 import io
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
 from incident.errors import ExitCode, ServiceError
 from incident.report.charts import portfolio_chart, price_chart
 from incident.report.pdf import RefusedURL, RenderError, fetcher, html_to_pdf
+from scripts.loopback import serve_pages
 from tests.conftest import ROOT
 from tests.imaging import assert_nonempty_png, pdf_first_page_png, pdf_info, screenshot_html
 
@@ -111,34 +109,19 @@ def test_no_date_unless_the_html_gives_one(tmp_path: Path) -> None:
     assert "CreationDate" not in info and "ModDate" not in info
 
 
-class Counting(http.server.BaseHTTPRequestHandler):
-    requests: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        Counting.requests.append(self.path)
-        body = red_png()
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+ASKED: list[str] = []  # what the loopback server was asked for
 
 
 @pytest.fixture
 def loopback() -> Iterator[str]:
-    """An HTTP server on 127.0.0.1 that answers a red PNG and counts what it was asked."""
-    Counting.requests = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """An HTTP server on 127.0.0.1 answering red pictures and a red stylesheet, recording
+    what it was asked in ASKED."""
+    ASKED.clear()
+    red = ("image/png", red_png())
+    pages = {"/style.css": ("text/css", b"body { background: rgb(255, 0, 0) }"),
+             "/bg.png": red, "/img.png": red, "/svg.png": red}
+    with serve_pages(pages, ASKED) as url:
+        yield url
 
 
 def crafted(tmp_path: Path, server: str) -> str:
@@ -168,7 +151,7 @@ def test_nothing_is_fetched(tmp_path: Path, loopback: str) -> None:
     html = crafted(tmp_path, loopback)
     pdf = html_to_pdf(html)
     assert pdf.startswith(b"%PDF-")
-    assert Counting.requests == []
+    assert ASKED == []
     assert b"/EmbeddedFile" not in pdf
     path = tmp_path / "crafted.pdf"
     path.write_bytes(pdf)
@@ -183,7 +166,7 @@ def test_the_crafted_report_would_fetch_without_our_fetcher(tmp_path: Path,
     import weasyprint
 
     pdf = weasyprint.HTML(string=crafted(tmp_path, loopback)).write_pdf()
-    assert Counting.requests
+    assert ASKED
     assert b"/EmbeddedFile" in pdf
     path = tmp_path / "fetched.pdf"
     path.write_bytes(pdf)

@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 
-from incident.fingerprint import sha256
 from incident.report.exposure import ExposureReport
 from incident.report.interface import ReportError
 from incident.report.render import render
 from incident.settings import Settings
 from incident.store import Store
 from tests.canary import Canary
-from tests.reports import USER, assert_golden, load_sample
+from tests.reports import USER, assert_golden, load_sample, register_exposed
 
 FORMATS = ("html", "md", "json")
 # Markdown, HTML and a shell all read something into this.
@@ -180,19 +179,7 @@ def test_a_label_with_specials_is_escaped_and_no_key_leaks(
     specials, found in a dump: every format shows the label as text, the commands quote
     it for the shell, and no piece of the key or secret is anywhere."""
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    key, secret = canary.secrets[0], canary.secrets[1]
-    inputs = tmp_path / "inputs"
-    inputs.mkdir()
-    (inputs / "mine.csv").write_text(
-        'exchange,label,key_sha256,secret_sha256\n'
-        f'binance,"{SPECIAL}",{sha256(key).hex()},{sha256(secret).hex()}\n')
-    (inputs / "dump.csv").write_text(f"exchange,api_key,api_secret\nbinance,{key},{secret}\n")
-    canary.watch(home)
-    for args in (("keys", "import", inputs / "mine.csv"), ("ingest", inputs / "dump.csv"),
-                 ("match",)):
-        result = cli(*args)
-        canary.record(" ".join(map(str, args)), result.stdout + result.stderr)
-        assert result.code in (0, 1), (args, result.stderr)
+    register_exposed(cli, home, tmp_path, canary, SPECIAL)
     with Store.open(Settings.from_env()) as store:
         report = ExposureReport().build(store, label=SPECIAL)
         out = render(report, FORMATS)

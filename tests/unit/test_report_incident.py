@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 
 from incident import audit
-from incident.fingerprint import sha256
 from incident.report.interface import ReportError
 from incident.report.render import render
 from incident.report.responder import IncidentReport
 from incident.settings import Settings
 from incident.store import Store
 from tests.canary import Canary
-from tests.reports import assert_golden, load_sample
+from tests.reports import assert_golden, load_sample, register_exposed
 
 FORMATS = ("html", "md", "json")
 SPECIAL = "a|b <script>*x*</script> [y](z) `q` #1"
@@ -217,19 +216,7 @@ def test_a_label_with_specials_is_escaped_and_no_key_leaks(
         cli, home: Path, tmp_path: Path, canary: Canary,
         monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    key, secret = canary.secrets[0], canary.secrets[1]
-    inputs = tmp_path / "inputs"
-    inputs.mkdir()
-    (inputs / "mine.csv").write_text(
-        'exchange,label,key_sha256,secret_sha256\n'
-        f'binance,"{SPECIAL}",{sha256(key).hex()},{sha256(secret).hex()}\n')
-    (inputs / "dump.csv").write_text(f"exchange,api_key,api_secret\nbinance,{key},{secret}\n")
-    canary.watch(home)
-    for args in (("keys", "import", inputs / "mine.csv"), ("ingest", inputs / "dump.csv"),
-                 ("match",)):
-        result = cli(*args)
-        canary.record(" ".join(map(str, args)), result.stdout + result.stderr)
-        assert result.code in (0, 1), (args, result.stderr)
+    register_exposed(cli, home, tmp_path, canary, SPECIAL)
     with Store.open(Settings.from_env()) as store:
         out = outputs(store)
     for fmt, data in out.items():

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from incident.playbook.interface import JSON, Context, Param, Step
+from incident.report.interface import file_stem
 
 CLAIM = {
     "claimant": Param("str", default="the account holder"),
@@ -23,20 +24,12 @@ CLAIM = {
 
 
 def _claim_options(ctx: Context, args: Mapping[str, Any]) -> Any:
-    from incident.exchanges.actions import when
-    from incident.report.claim import ClaimOptions, read_own
+    from incident.report.claim import claim_options
 
-    def moment(text: str | None, what: str) -> str | None:
-        if not text:
-            return None
-        return when(str(text), None, what).strftime(  # type: ignore[arg-type]
-            "%Y-%m-%dT%H:%M:%SZ")
-
-    return ClaimOptions(claimant=str(args.get("claimant") or "the account holder"),
-                        since=moment(args.get("since"), "since"),
-                        until=moment(args.get("until"), "until"),
-                        own=read_own(ctx.path(args["own"])) if args.get("own") else
-                        frozenset(), reference=str(args.get("reference") or "vwap"))
+    return claim_options(claimant=str(args.get("claimant") or "the account holder"),
+                         since=args.get("since"), until=args.get("until"),
+                         own=ctx.path(str(args["own"])) if args.get("own") else None,
+                         reference=str(args.get("reference") or "vwap"))
 
 
 def _out(ctx: Context, args: Mapping[str, Any]) -> Path:
@@ -95,7 +88,7 @@ class Bundle(Step):
 
         label = str(args["label"])
         out = (ctx.path(str(args["out"])) if args.get("out") else
-               _out(ctx, {}) / f"evidence-{_safe(label)}.zip")
+               _out(ctx, {}) / f"evidence-{file_stem(label)}.zip")
         out.parent.mkdir(parents=True, exist_ok=True)
         done = claim_bundle(ctx.store, label, out, _claim_options(ctx, args))
         paths = render.write(done.rendered, out.parent, done.report.stem)
@@ -106,6 +99,3 @@ class Bundle(Step):
                 "summary": f"evidence bundle {out.name}: {len(done.manifest.files)} files, "
                            f"Merkle root {done.manifest.root[:16]}"}
 
-
-def _safe(label: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label).strip(".") or "_"
