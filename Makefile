@@ -10,8 +10,15 @@ STAMP  := $(VENV)/.installed
 # gets its own, as a user's pipx would give it.
 GG_VENV  := .venv-ggshield
 GG_STAMP := $(GG_VENV)/.installed
+# `pipx install .` as a user runs it, into .pipx/ (its own venvs and bin): the test set-up
+# installs it and tests/e2e/test_packaging.py uses the `incident` it gives. Reinstalled when
+# anything that goes into the package changes.
+PIPX       := $(CURDIR)/.pipx
+PIPX_STAMP := $(PIPX)/.installed
+PACKAGED   := pyproject.toml README.md $(shell find incident playbooks templates -type f \
+                -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: demo test install bench clean browser pdf
+.PHONY: demo test install bench clean browser pdf pipx
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +32,14 @@ $(GG_STAMP): tests/ggshield-requirements.txt
 	touch $@
 
 install: $(STAMP)
+
+$(PIPX_STAMP): $(STAMP) $(PACKAGED)
+	PIPX_HOME=$(PIPX) PIPX_BIN_DIR=$(PIPX)/bin PIPX_MAN_DIR=$(PIPX)/man \
+		$(BIN)/pipx install --quiet --force --python $(PYTHON) .
+	$(PIPX)/bin/incident --version
+	touch $@
+
+pipx: $(PIPX_STAMP)
 
 # Debian's chromium, for the exposure page's browser test (Playwright drives it).
 browser:
@@ -43,7 +58,7 @@ pdf:
 demo: $(STAMP) pdf
 	$(BIN)/python scripts/demo.py
 
-test: $(STAMP) $(GG_STAMP) browser pdf
+test: $(STAMP) $(GG_STAMP) $(PIPX_STAMP) browser pdf
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) $(GG_STAMP) pdf
@@ -58,4 +73,4 @@ bench: $(STAMP) $(GG_STAMP) pdf
 	$(BIN)/python benchmarks/evidence_verify.py
 
 clean:
-	rm -rf $(VENV) $(GG_VENV) demo-output benchmarks/out
+	rm -rf $(VENV) $(GG_VENV) $(PIPX) demo-output benchmarks/out

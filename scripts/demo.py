@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -97,6 +98,7 @@ def main() -> None:
     step("A paste page, fetched over HTTP (a local server stands in for the paste site):\n"
          "   its raw link is followed; the textarea showing the same text is not read twice.")
     with _paste_site() as base:
+        SERVERS.append(("the paste site", base))
         incident("ingest", "--name", "paste AbC123", f"{base}/AbC123")
 
     step("A Telegram channel export, a bot's public repository, a database dump, a "
@@ -130,6 +132,7 @@ def main() -> None:
          "5-hex prefix\n   of the key's hash reaches it, and the answer is decrypted on "
          "the user's side.")
     with _exposure_service(out) as url:
+        _show_page(url)
         incident("check", "--stdin", "--server", url, stdin=leaked, expect=1)
         _show_bucket(url, victim["api_key"])
         _ggshield(url, out, victim["api_key"])
@@ -142,12 +145,7 @@ def main() -> None:
     step("What is on disk: the data directory is private (0700), its files 0600.")
     for path in sorted(home.iterdir()):
         print(f"  {oct(path.stat().st_mode & 0o777)}  {path.relative_to(out)}")
-    cli = Path(sys.executable).parent / "incident"
-    shown = cli.relative_to(ROOT) if cli.is_relative_to(ROOT) else cli
-    print(f"\nDone. Data: {home}. To look again:\n  INCIDENT_HOME={home} {shown} keys list")
-    print(f"The exposure page: INCIDENT_HOME={home} {shown} serve, then open "
-          "http://127.0.0.1:8000/\n  (or the static export: python3 -m http.server "
-          f"--bind 127.0.0.1 --directory {out / 'exposure-site'} 8000)")
+    _summary(out)
 
 
 def _credential(account: dict[str, str], prefix: str = "INCIDENT_") -> dict[str, str]:
@@ -166,6 +164,7 @@ def _exchange(out: Path) -> None:
             "--victims", "4", "--subaccounts", "5", "--busy-trades", "0", "--no-access-log"]
     print("$ incident sim-exchange --port 0 " + " ".join(args), flush=True)
     with sim_exchange(args, ENV, out / "sim-exchange.log") as (url, _):
+        SERVERS.append(("the simulated exchange", url))
         print(f"  sim-exchange on {url}/", flush=True)
         doc = json.loads(accounts_file.read_text())
         scenario = doc["scenario"]
@@ -238,7 +237,7 @@ def _playbooks(out: Path, url: str, accounts_file: Path, victim: dict[str, str])
     bundle = reports / f"evidence-{victim['label']}.zip"
     step("Anyone who receives the bundle checks it byte for byte: every file's SHA-256, the\n"
          "   manifest's Merkle root, each raw exchange response, the audit log's chain.")
-    incident("evidence", "verify", str(bundle), env=user)
+    incident("evidence", "verify", str(bundle))
 
     step("The platform's response to the leak of its users' sub-account keys: ingest the\n"
          "   dump, match, disconnect each key, revoke each through the master key (a second\n"
@@ -246,6 +245,7 @@ def _playbooks(out: Path, url: str, accounts_file: Path, victim: dict[str, str])
          "   on 127.0.0.1 keeps the mails in demo-output/mail/), tell the security webhook.")
     platform = platform_scenario.build(accounts_file, out / "platform", count=5, shared=5)
     with MailSink(webhook_secret="demo-webhook-secret", outdir=out / "mail") as sink:
+        SERVERS.append(("the mail and webhook server", sink.url))
         m = platform.master  # registered above
         incident("keys", "import", str(platform.fingerprints))
         settings = {"INCIDENT_SMTP_HOST": sink.smtp_host,
@@ -275,9 +275,64 @@ def _playbooks(out: Path, url: str, accounts_file: Path, victim: dict[str, str])
     step("The audit log: every action, approval and note, chained by SHA-256.")
     incident("audit", "verify")
     incident("audit", "export", str(out / "audit.jsonl"))
-    print(f"\nThe reports, in {reports}:", flush=True)
-    for path in sorted(reports.iterdir()):
-        print(f"  {path.name}", flush=True)
+
+
+def _summary(out: Path) -> None:
+    """Where everything is, how to look at it, and proof that nothing is left running.
+    tests/e2e/test_newcomer.py reads these lines: each `NAME: PATH` names a file or folder
+    the demo made, each `check: COMMAND` a command that must succeed."""
+    reports = out / "reports"
+    cli = Path(sys.executable).parent / "incident"
+    incident_report, = (p for p in reports.glob("incident-*.html"))
+    head = json.loads(subprocess.run(
+        [sys.executable, "-m", "incident", "audit", "verify", "--json"], env=ENV, cwd=ROOT,
+        capture_output=True, text=True, check=True).stdout)["head"]
+
+    def formats(html: Path) -> str:
+        return f"{_shown(html)}  (and .md, .json, .pdf)"
+
+    step("Where everything is")
+    print(f"""  exposure report (user-0001's keys): {formats(reports / 'exposure.html')}
+  claim report (user-0001-binance): {formats(reports / 'claim-user-0001-binance.html')}
+  evidence bundle: {_shown(reports / 'evidence-user-0001-binance.zip')}
+    check: {_shown(cli)} evidence verify {_shown(reports / 'evidence-user-0001-binance.zip')}
+  incident report (the platform's response): {formats(incident_report)}
+  audit log export: {_shown(out / 'audit.jsonl')}
+    check: {_shown(cli)} audit verify --file {_shown(out / 'audit.jsonl')} --head {head}
+  mails sent: {_shown(out / 'mail')}
+  the platform's data: {_shown(out / 'home')}
+    check: INCIDENT_HOME={_shown(out / 'home')} {_shown(cli)} audit verify
+  user-0001's data: {_shown(out / 'user-home')}
+    check: INCIDENT_HOME={_shown(out / 'user-home')} {_shown(cli)} audit verify
+  exposure page (static): {_shown(out / 'exposure-site')}
+
+Open the exposure page:
+  python3 -m http.server --bind 127.0.0.1 --directory {_shown(out / 'exposure-site')} 8000
+  then http://127.0.0.1:8000/ in a browser (paste a key from sample_dumps/registry/
+  platform_users.csv: it is hashed in the page; only a 5-hex prefix is sent).
+  Or live, over the platform's data: INCIDENT_HOME={_shown(out / 'home')} {_shown(cli)} serve""",
+          flush=True)
+    for name, url in SERVERS:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.socket() as s:
+            if s.connect_ex((host, int(port))) == 0:
+                sys.exit(f"demo failed: {name} ({url}) is still running")
+    print("\nNothing is left running: " + ", ".join(f"{n} ({u})" for n, u in SERVERS)
+          + " are stopped.", flush=True)
+
+
+def _shown(path: Path) -> str:
+    """PATH as the reader can type it: relative to the working directory when inside it."""
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def _show_page(url: str) -> None:
+    """The page a browser gets: it checks a key itself, in the browser."""
+    with urllib.request.urlopen(url + "/", timeout=10) as answer:
+        page = answer.read()
+        csp = answer.headers.get("Content-Security-Policy", "")
+    print(f"$ curl {url}/\n  {answer.status}: the exposure page ({len(page)} bytes; "
+          f"Content-Security-Policy: {csp[:60]}...)", flush=True)
 
 
 def _paste_site() -> contextlib.AbstractContextManager[str]:
@@ -293,6 +348,7 @@ def _exposure_service(out: Path) -> Iterator[str]:
     print("$ incident serve --port 0   (in the background; its log: demo-output/serve.log)",
           flush=True)
     with incident_serve([], ENV, out / "serve.log") as (url, _):
+        SERVERS.append(("the exposure service", url))
         print("  " + (out / "serve.log").read_text().rstrip().replace("\n", "\n  "),
               flush=True)
         yield url
@@ -330,6 +386,7 @@ def _ggshield(url: str, out: Path, key: str) -> None:  # the key on its standard
 
 
 ENV: dict[str, str] = {}
+SERVERS: list[tuple[str, str]] = []  # (what, URL) of every server the demo started
 
 if __name__ == "__main__":
     main()

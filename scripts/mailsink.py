@@ -17,7 +17,8 @@ HTTP:
     GET  /admin/<path>                   the records for that path
     GET  /admin/<path>?idempotency_key=K 200 if a POST with that key landed there, else 404
 
-    python scripts/mailsink.py [--outdir D] [--webhook-secret-env NAME]
+    python scripts/mailsink.py [--outdir D] [--smtp-port P] [--http-port P]
+                               [--webhook-secret-env NAME]
 
 prints `mailsink smtp=127.0.0.1:PORT http=http://127.0.0.1:PORT` and serves until SIGTERM
 or SIGINT. Nothing is logged about a message or a body.
@@ -97,7 +98,7 @@ class _Controller(Controller):
 
 class MailSink:
     def __init__(self, *, webhook_secret: str | None = None,
-                 outdir: Path | None = None) -> None:
+                 outdir: Path | None = None, smtp_port: int = 0, http_port: int = 0) -> None:
         self.webhook_secret = webhook_secret
         self.outdir = outdir
         self.messages: list[Received] = []
@@ -111,7 +112,8 @@ class MailSink:
         self._http: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.smtp_host = HOST
-        self.smtp_port = 0
+        self.smtp_port = smtp_port  # 0: a free one, known once started
+        self._http_port = http_port
         self.url = ""
 
     # --- life ------------------------------------------------------------------------------
@@ -120,12 +122,12 @@ class MailSink:
         logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's, per command
         if self.outdir is not None:
             self.outdir.mkdir(parents=True, exist_ok=True)
-        self._controller = _Controller(_Handler(self), hostname=HOST, port=0,
+        self._controller = _Controller(_Handler(self), hostname=HOST, port=self.smtp_port,
                                        ready_timeout=5.0,  # a name, so no DNS look-up:
                                        server_hostname="mailsink.localhost")
         self._controller.start()
         self.smtp_port = self._controller.port
-        self._http = ThreadingHTTPServer((HOST, 0), _make_http_handler(self))
+        self._http = ThreadingHTTPServer((HOST, self._http_port), _make_http_handler(self))
         self._http.daemon_threads = True
         self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,),
                                         name="mailsink-http", daemon=True)
@@ -300,6 +302,8 @@ def _make_http_handler(sink: MailSink) -> type[BaseHTTPRequestHandler]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--outdir", type=Path, help="also write each message to D/NNNN.eml")
+    parser.add_argument("--smtp-port", type=int, default=0, help="default: a free one")
+    parser.add_argument("--http-port", type=int, default=0, help="default: a free one")
     parser.add_argument("--webhook-secret-env", metavar="NAME",
                         help="check webhook signatures with the secret in $NAME")
     args = parser.parse_args(argv)
@@ -311,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with MailSink(webhook_secret=secret, outdir=args.outdir) as sink:
+    with MailSink(webhook_secret=secret, outdir=args.outdir, smtp_port=args.smtp_port,
+                  http_port=args.http_port) as sink:
         print(f"mailsink smtp={sink.smtp_host}:{sink.smtp_port} http={sink.url}", flush=True)
         while not stop.wait(3600):
             pass
