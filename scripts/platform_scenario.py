@@ -14,14 +14,24 @@ From `incident sim-exchange --accounts-file`, for `count` sub-account keys of a 
   holds anyway and hands to `revoke` (Binance names the key to delete by its API key).
 
 Files are 0600 in a 0700 directory.
+
+    python scripts/platform_scenario.py ACCOUNTS_FILE FOLDER [--count N] [--first N]
+                                        [--master LABEL] [--shared N] [--with-master]
+
+writes them for practice (see docs/responding-as-a-platform.md) and prints what it wrote:
+file names and counts, never a key. `--with-master` also puts the master key's row in
+`credentials.csv`, where the playbooks' revoke step looks for it (by its label) before the
+environment.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,3 +96,56 @@ def build(accounts_file: Path, folder: Path, *, count: int, first: int = 0,
                                            "passphrase"]] +
              [[s["exchange"], s["label"], s["api_key"], s["api_secret"], ""] for s in subs])
     return Platform(folder, master, subs, len(set(emails)))
+
+
+def _add_master(platform: Platform) -> None:
+    """Append the master key's row to credentials.csv (the keys-import layout)."""
+    m = platform.master
+    with open(platform.credentials, "a", newline="") as f:
+        csv.writer(f).writerow([m["exchange"], m["label"], m["api_key"], m["api_secret"],
+                                m.get("passphrase") or ""])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
+    parser.add_argument("accounts_file", type=Path, metavar="ACCOUNTS_FILE",
+                        help="what `incident sim-exchange --accounts-file` wrote")
+    parser.add_argument("folder", type=Path, metavar="FOLDER", help="where to write (0700)")
+    parser.add_argument("--count", type=int, default=5, help="leaked sub-account keys (5)")
+    parser.add_argument("--first", type=int, default=0, help="from the Nth sub-account (0)")
+    parser.add_argument("--master", default="binance-platform-master", metavar="LABEL",
+                        help="the master account's label (binance-platform-master)")
+    parser.add_argument("--shared", type=int, default=10, metavar="N",
+                        help="every Nth user owns two keys (10; 0: none)")
+    parser.add_argument("--with-master", action="store_true",
+                        help="also write the master key's row to credentials.csv")
+    args = parser.parse_args(argv)
+    if args.count < 1 or args.first < 0 or args.shared < 0:
+        parser.error("--count must be 1 or more; --first and --shared 0 or more")
+    try:
+        platform = build(args.accounts_file, args.folder, count=args.count, first=args.first,
+                         master_label=args.master, shared=args.shared)
+    except (OSError, ValueError, KeyError, StopIteration) as e:
+        reason = e.strerror if isinstance(e, OSError) else (
+            f"no account labelled '{args.master}'" if isinstance(e, StopIteration)
+            else "not an accounts file" if isinstance(e, KeyError) else str(e))
+        print(f"error: {args.accounts_file}: {reason}", file=sys.stderr)
+        return 3
+    if args.with_master:
+        _add_master(platform)
+    n = len(platform.subs)
+    where = platform.master["exchange"]
+    master = f" + {args.master}" if args.with_master else ""
+    print(f"{platform.folder}/ (0700), each file 0600:")
+    rows = [("leak/dump.csv", f"the leak: {n} {where} sub-account keys, in plaintext"),
+            ("fingerprints.csv", f"{n} keys by SHA-256 only, for `incident keys import`"),
+            ("accounts.csv", f"who owns them: {n} keys, {platform.users} users "
+                             "(label,email,sub_account)"),
+            ("credentials.csv", f"{n} keys{master}, in plaintext, for revoke")]
+    for name, what in rows:
+        print(f"  {name:<18}{what}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -131,7 +131,7 @@ def test_every_check_it_names_passes(demo: Demo) -> None:
         proc = subprocess.run(words, cwd=demo.clone, env=env, text=True,
                               capture_output=True, timeout=120)
         assert proc.returncode == 0, (check, proc.stdout, proc.stderr)
-        assert re.search(r"(bundle|audit log) intact", proc.stdout), (check, proc.stdout)
+        assert re.search(r"(bundle|audit log) intact", proc.stdout + proc.stderr), check
 
 
 def test_the_exposure_page_opens_as_it_says(demo: Demo) -> None:
