@@ -22,10 +22,14 @@ app = typer.Typer(help="Register your own keys by fingerprint; plaintext is neve
 JSON = typer.Option(False, "--json", help="Machine output (JSON) on stdout.")
 
 
-def read_credential(from_stdin: bool) -> tuple[Secret, Secret | None, bool]:
+def read_credential(from_stdin: bool, passphrase: bool = True
+                    ) -> tuple[Secret, Secret | None, bool]:
+    """Key, secret (None if empty) and whether a passphrase was given. With `passphrase`
+    False no prompt asks for one (a third line on standard input is still read, so one
+    layout serves every command)."""
     if from_stdin:
         lines = [sys.stdin.readline() for _ in range(3)]
-        key, secret, passphrase = (Secret(line) for line in lines)
+        key, secret, typed = (Secret(line) for line in lines)
     else:
         if not sys.stdin.isatty():
             raise UsageError("standard input is not a terminal: pass --stdin to read the key, "
@@ -33,11 +37,11 @@ def read_credential(from_stdin: bool) -> tuple[Secret, Secret | None, bool]:
         key = Secret(typer.prompt("API key", hide_input=True, err=True))
         secret = Secret(typer.prompt("API secret (Enter if none)", hide_input=True, default="",
                                      show_default=False, err=True))
-        passphrase = Secret(typer.prompt("Passphrase (Enter if none)", hide_input=True,
-                                         default="", show_default=False, err=True))
+        typed = Secret(typer.prompt("Passphrase (Enter if none)", hide_input=True, default="",
+                                    show_default=False, err=True) if passphrase else "")
     if not key:
         raise UsageError("no API key was given")
-    return key, secret or None, bool(passphrase)
+    return key, secret or None, bool(typed)
 
 
 @app.command("add")

@@ -64,7 +64,8 @@ def _print(report: MatchReport) -> None:
 
 
 def _print_remote(remote: RemoteCheck) -> None:
-    say(f"asked {remote.server} (sent: a 5-hex prefix of each fingerprint)")
+    sent = "the key's and then the secret's" if remote.secret_checked else "the key's"
+    say(f"asked {remote.server} (sent: a 5-hex prefix of {sent} fingerprint)")
     if not remote.components:
         say("not found: the service knows no leak of this key or secret (it knows only the "
             "dumps it was given)")
@@ -118,7 +119,7 @@ def check_command(
         from incident.exposure.client import base_url, check_remote
 
         base_url(server)  # a bad URL is refused before the prompt, too
-    key, secret, _ = read_credential(stdin)
+    key, secret, _ = read_credential(stdin, passphrase=False)  # no use for one
     if server is not None:
         remote = check_remote(server, key, secret, ex, timeout)
         del key, secret
@@ -142,7 +143,8 @@ def check_command(
                     "secret": "the secret is"}[result.components or "key"]
             dumps = len({s.dump_id for s in result.sightings})
             say(f"EXPOSED: {what} in {dumps} dump{'s' if dumps != 1 else ''}. Revoke the key "
-                "on the exchange now, then check the account for trades you did not make.")
+                "on the exchange now, then check the account for trades and withdrawals you "
+                "did not make.")
             for s in result.sightings:
                 roles = [f"{mine} in the {role} column" for mine, role in
                          (("key", s.key_role), ("secret", s.secret_role)) if role]

@@ -71,3 +71,13 @@ def test_a_wrong_exchange_is_refused_before_any_prompt(tmp_path: Path) -> None:
     code, screen = run_with_prompts(["keys", "add", "--exchange", "binanse", "--label", "t"],
                                     [], {"INCIDENT_HOME": str(tmp_path / "home")}, timeout=20)
     assert code == 3 and "did you mean binance?" in screen and "API key" not in screen
+
+
+def test_check_asks_for_no_passphrase_it_would_not_use(tmp_path: Path) -> None:
+    key, secret = "PromptKey0123456789abcdef", "PromptSecret0123456789abcdef"
+    code, screen = run_with_prompts(["check"], [key, secret],
+                                    {"INCIDENT_HOME": str(tmp_path / "home")})
+    assert code == 0, screen  # in none of the (no) dumps
+    assert "API key:" in screen and "API secret (Enter if none):" in screen
+    assert "Passphrase" not in screen
+    assert key[:12] not in screen and secret[:12] not in screen
