@@ -71,6 +71,7 @@ bench: $(STAMP) $(GG_STAMP) pdf
 	$(BIN)/python benchmarks/playbooks.py
 	$(BIN)/python benchmarks/reports.py
 	$(BIN)/python benchmarks/evidence_verify.py
+	$(BIN)/python benchmarks/demo.py
 
 clean:
 	rm -rf $(VENV) $(GG_VENV) $(PIPX) demo-output benchmarks/out
