@@ -73,6 +73,7 @@ DOC_PORT = re.compile(r"(?<=[:= ])(80\d\d)\b")
 # What changes from run to run, masked by --check (both sides).
 VOLATILE = [
     (re.compile(r"\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?"), "<time>"),
+    (re.compile(r"\b\d{8}T\d{6,12}Z\b"), "<stamp>"),  # a snapshot's folder
     (re.compile(r"\b\d+:\d\d:\d\d\b"), "<elapsed>"),
     (re.compile(r"\b\d+ credits left"), "<n> credits left"),  # ggshield: the rate limit
     (re.compile(r"\b[0-9a-f]{12,64}\b"), "<hex>"),
@@ -218,7 +219,7 @@ def run(session: Session, command: Command, options: dict[str, str]) -> str:
     if words and words[0] == "export":
         for word in words[1:]:
             name, _, value = word.partition("=")
-            session.env[name] = value.replace("~", str(session.home))
+            session.env[name] = session.to_run(value).replace("~", str(session.home))
         return ""
     if words and words[0] == "cd":
         session.cwd = (session.cwd / os.path.expanduser(words[1]).replace(

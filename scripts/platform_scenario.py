@@ -139,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{platform.folder}/ (0700), each file 0600:")
     rows = [("leak/dump.csv", f"the leak: {n} {where} sub-account keys, in plaintext"),
             ("fingerprints.csv", f"{n} keys by SHA-256 only, for `incident keys import`"),
-            ("accounts.csv", f"who owns them: {n} keys, {platform.users} users "
-                             "(label,email,sub_account)"),
+            ("accounts.csv",
+             f"who owns them: {n} keys, {platform.users} users (label,email,sub_account)"),
             ("credentials.csv", f"{n} keys{master}, in plaintext, for revoke")]
     for name, what in rows:
         print(f"  {name:<18}{what}")

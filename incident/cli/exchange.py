@@ -163,6 +163,8 @@ def revoke_command(
         _report(result, json_out)
         if result.outcome in ("done", "already", "dry-run"):
             return ExitCode.OK
+        if dry_run:  # the manual steps it would take; nothing to wait for
+            return ExitCode.EXPOSED
         if yes or not sys.stdin.isatty():
             say("when done, run: incident verify-revoked " + label)
             return ExitCode.EXPOSED

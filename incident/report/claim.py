@@ -177,11 +177,15 @@ def build_claim(store: Store, label: str, opts: ClaimOptions) -> Report:
                or _when(entries, "restrict", ("done", "already"))
                or _when(entries, "manual-done", ("done",), phase="read"))
     confirmed = _when(entries, "verify-revoked", ("revoked",), phase="read")
-    until = opts.until or (revoked["at"] if revoked else None)
+    # A key deleted by hand with no record of it (no playbook to mark it done) was dead at
+    # the latest when the exchange was first seen refusing it.
+    end = revoked or confirmed
+    until = opts.until or (end["at"] if end else None)
     a_opts = analysis.Options(
         since_ms=utc_to_ms(opts.since) if opts.since else None,
         until_ms=utc_to_ms(until) if until else None,
-        until_source="given (--until)" if opts.until else "revocation", own=opts.own,
+        until_source="given (--until)" if opts.until else "revocation" if revoked
+        else "revocation confirmed (verify-revoked)", own=opts.own,
         reference=opts.reference, vwap_minutes=opts.vwap_minutes)
     found = analysis.analyse([s["doc"] for s in snaps], a_opts,
                              others=_others(store, label, key.exchange))

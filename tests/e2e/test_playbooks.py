@@ -120,6 +120,10 @@ def test_platform_bulk_response(cli, sim, sink, tmp_path, monkeypatch) -> None: 
     assert st["messages"] == p.users == 9 and set(st["by_recipient"].values()) == {1}
     assert st["webhooks"] == 1 and st["bad_signatures"] == 0
     assert st["requests"]["/admin/keys/disable"] == 12
+    hook, = (x.body for x in sink.posts if x.path == "/hooks/security")
+    assert hook["event"] == "incident-response-done" and len(hook["keys"]) == 12
+    assert hook["incident"]["name"] == f"platform-bulk-response (run {run_id})"
+    assert hook["incident"]["dump"]  # the dump's name, as the mails give it
     shared = next(m for m in sink.messages if m.to == ("user-0002@users.invalid",))
     text = shared.message.get_body(("plain",)).get_content()
     assert "binance-sub-003" in text and "binance-sub-004" in text

@@ -94,3 +94,20 @@ def test_no_snapshot_and_no_such_label_are_named(store: Store) -> None:
         conn.execute("DELETE FROM snapshots")
     with pytest.raises(ReportError, match=f"no snapshot of '{VICTIM}'"):
         build_claim(store, VICTIM, ClaimOptions())
+
+
+def test_a_key_proven_dead_ends_the_window_when_no_revocation_is_recorded(home: Path) -> None:
+    from incident import audit
+    from tests.reports import SAMPLE
+
+    load_sample(home, SAMPLE)  # the platform's: a manual revoke given, nothing marked done
+    with Store.open(Settings.from_env()) as store:
+        before = build_claim(store, VICTIM, ClaimOptions(charts=False)).model["incident"]
+        assert before["window_end_source"] != "revocation confirmed (verify-revoked)"
+        with store.write() as conn:  # deleted by hand, then `incident verify-revoked`
+            proof = audit.append(conn, action="verify-revoked", phase="read", label=VICTIM,
+                                 exchange="binance", outcome="revoked")
+        after = build_claim(store, VICTIM, ClaimOptions(charts=False)).model["incident"]
+        at = next(e["at"] for e in audit.entries(store.conn) if e["id"] == proof.id)
+    assert after["window_end_source"] == "revocation confirmed (verify-revoked)"
+    assert after["window_end"][:19] == at[:19]

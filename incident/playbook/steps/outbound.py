@@ -135,7 +135,8 @@ class Notify(Step):
         payload = {"event": args.get("event") or "exposed-key", "delivery": delivery_id,
                    "run": ctx.run_id, "keys": context["keys"],
                    "incident": context["incident"], "platform": context["platform"],
-                   **dict(args.get("context") or {})}
+                   **{k: v for k, v in dict(args.get("context") or {}).items()
+                      if k != "incident"}}  # given incident fields are merged above
         _log(ctx, "notify", "start", None, {"channel": "webhook", "to": shown_url(url),
                                             "delivery": delivery_id})
         try:

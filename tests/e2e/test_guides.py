@@ -1,0 +1,66 @@
+"""The guides in docs/ show real commands and what they really print: each is run again,
+as a reader would run it, and must still print what it shows (scripts/guides.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import guides  # noqa: E402
+
+GUIDES = ["is-my-key-in-a-leak.md", "responding-as-a-platform.md", "building-a-claim.md"]
+
+
+def test_the_readme_links_every_guide() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert sorted(p.name for p in guides.guides()) == sorted(GUIDES)
+    for name in GUIDES:
+        assert f"](docs/{name})" in readme
+
+
+@pytest.mark.parametrize("name", GUIDES)
+def test_the_guide_still_prints_what_it_shows(name: str) -> None:
+    proc = subprocess.run([sys.executable, "scripts/guides.py", "--check", f"docs/{name}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 out of date" in proc.stdout
+
+
+def test_a_typed_secret_never_reaches_a_guide(tmp_path: Path) -> None:
+    guide = tmp_path / "leaky.md"
+    text = ("<!-- guide: type=user-0001-binance -->\n```console\n"
+            "$ read -rsp 'API key: ' KEY && echo && echo \"the key is $KEY\"\n```\n")
+    guide.write_text(text)
+    with pytest.raises(guides.GuideError, match="a typed secret appears"):
+        guides.run_guide(guide)
+    assert guide.read_text() == text
+
+
+def test_the_screen_is_what_the_terminal_shows_in_the_end() -> None:
+    session = guides.Session(home=Path("/nonexistent"), env={}, cwd=Path("/nonexistent/x"))
+    raw = (b"reading \x1b[32m12%\x1b[0m\rreading 100%\n\r\x1b[1A\x1b[2K"  # a bar, erased
+           b"dump 1: 200 credentials\r\n"
+           b"HTTP/1.1 200 OK\r\r\n")  # a CRLF line through a terminal
+    assert guides._clean(session, raw) == "dump 1: 200 credentials\nHTTP/1.1 200 OK\n"
+
+
+def test_only_what_changes_between_runs_is_masked() -> None:
+    shown = "run 3 at 2026-11-21T21:53:16Z took 0.4 s; head 4de5646abcd7ad46; 24 rows"
+    assert guides.mask(shown) == "run 3 at <time> took <duration>; head <hex>; 24 rows"
+
+
+def test_a_failing_command_does_not_show_a_typed_secret(tmp_path: Path) -> None:
+    guide = tmp_path / "failing.md"
+    guide.write_text("<!-- guide: type=user-0001-binance -->\n```console\n"
+                     "$ read -rsp 'API key: ' KEY && echo && echo \"$KEY\" && false\n```\n")
+    with pytest.raises(guides.GuideError) as failed:
+        guides.run_guide(guide)
+    assert "exited 1, expected 0" in str(failed.value) and "<typed>" in str(failed.value)
+    key = guides.secrets(guides.Session(tmp_path, {}, tmp_path), "user-0001-binance")[0]
+    assert key not in str(failed.value)
