@@ -18,7 +18,7 @@ PIPX_STAMP := $(PIPX)/.installed
 PACKAGED   := pyproject.toml README.md $(shell find incident playbooks templates -type f \
                 -not -name '*.pyc' 2>/dev/null)
 
-.PHONY: demo test install bench clean browser pdf pipx
+.PHONY: demo test install bench clean browser pdf pipx tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,10 +55,15 @@ pdf:
 		/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core \
 		/usr/bin/pdftoppm poppler-utils
 
+# The shell tools the guides in docs/ use, as a reader would (tests/e2e/test_guides.py runs
+# them).
+tools:
+	@scripts/debian-package /usr/bin/curl curl /usr/bin/jq jq /usr/bin/unzip unzip
+
 demo: $(STAMP) pdf
 	$(BIN)/python scripts/demo.py
 
-test: $(STAMP) $(GG_STAMP) $(PIPX_STAMP) browser pdf
+test: $(STAMP) $(GG_STAMP) $(PIPX_STAMP) browser pdf tools
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) $(GG_STAMP) pdf
