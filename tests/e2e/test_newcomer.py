@@ -23,6 +23,10 @@ import requests
 
 from tests.conftest import ROOT
 
+# The first test builds the clone's .venv (pip) and runs the demo: more than the default
+# 300 s may go by on a slow day.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
 FORMATS = re.compile(r"^(?P<path>\S+)\s+\(and (?P<more>[^)]*)\)$")
 
 
