@@ -222,8 +222,8 @@ def run(session: Session, command: Command, options: dict[str, str]) -> str:
             session.env[name] = session.to_run(value).replace("~", str(session.home))
         return ""
     if words and words[0] == "cd":
-        session.cwd = (session.cwd / os.path.expanduser(words[1]).replace(
-            "~", str(session.home))).resolve()
+        where = words[1] if len(words) > 1 else "~"
+        session.cwd = (session.cwd / re.sub(r"^~(?=/|$)", str(session.home), where)).resolve()
         return ""
     if "background" in options:
         ports = [session.port(p) for p in DOC_PORT.findall(shown)]
