@@ -15,8 +15,8 @@ GG_STAMP := $(GG_VENV)/.installed
 # anything that goes into the package changes.
 PIPX       := $(CURDIR)/.pipx
 PIPX_STAMP := $(PIPX)/.installed
-PACKAGED   := pyproject.toml README.md $(shell find incident playbooks templates -type f \
-                -not -name '*.pyc' 2>/dev/null)
+PACKAGED   := pyproject.toml README.md $(shell find incident playbooks templates \
+                -not -name '*.pyc' -not -name __pycache__ 2>/dev/null)  # folders too: a removal
 
 .PHONY: demo test install bench clean browser pdf pipx tools
 

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from urllib.parse import urlsplit
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -245,7 +246,8 @@ def _playbooks(out: Path, url: str, accounts_file: Path, victim: dict[str, str])
          "   on 127.0.0.1 keeps the mails in demo-output/mail/), tell the security webhook.")
     platform = platform_scenario.build(accounts_file, out / "platform", count=5, shared=5)
     with MailSink(webhook_secret="demo-webhook-secret", outdir=out / "mail") as sink:
-        SERVERS.append(("the mail and webhook server", sink.url))
+        SERVERS.extend([("the mail server", f"smtp://{sink.smtp_host}:{sink.smtp_port}"),
+                        ("the webhook server", sink.url)])
         m = platform.master  # registered above
         incident("keys", "import", str(platform.fingerprints))
         settings = {"INCIDENT_SMTP_HOST": sink.smtp_host,
@@ -313,9 +315,9 @@ Open the exposure page:
   Or live, over the platform's data: INCIDENT_HOME={_shown(out / 'home')} {_shown(cli)} serve""",
           flush=True)
     for name, url in SERVERS:
-        host, port = url.removeprefix("http://").split(":")
+        where = urlsplit(url)
         with socket.socket() as s:
-            if s.connect_ex((host, int(port))) == 0:
+            if s.connect_ex((where.hostname or "", where.port or 0)) == 0:
                 sys.exit(f"demo failed: {name} ({url}) is still running")
     print("\nNothing is left running: " + ", ".join(f"{n} ({u})" for n, u in SERVERS)
           + " are stopped.", flush=True)
@@ -358,6 +360,7 @@ def _show_bucket(url: str, key: str) -> None:
     """What the service answers for a prefix: a padded bucket, nothing readable."""
     import hashlib
     import urllib.request
+from urllib.parse import urlsplit
 
     prefix = hashlib.sha256(key.encode()).hexdigest()[:5]
     print(f"$ curl {url}/v1/range/{prefix}", flush=True)
@@ -370,14 +373,17 @@ def _show_bucket(url: str, key: str) -> None:
 
 def _ggshield(url: str, out: Path, key: str) -> None:  # the key on its standard input
     """GitGuardian's own client against the service, when it is installed (`make test`
-    installs it into .venv-ggshield)."""
-    ggshield = ROOT / ".venv-ggshield" / "bin" / "ggshield"
-    shown = f"GITGUARDIAN_HMSL_URL={url} ggshield hmsl check - --json  < (the key)"
-    if not ggshield.exists():
+    installs it into .venv-ggshield; else the one on PATH, as `pipx install ggshield` puts
+    it). `-n none`: ggshield names a secret by its hash, not by its first characters."""
+    installed = ROOT / ".venv-ggshield" / "bin" / "ggshield"
+    ggshield = installed if installed.exists() else shutil.which("ggshield")
+    shown = f"GITGUARDIAN_HMSL_URL={url} ggshield hmsl check -n none - --json  < (the key)"
+    if not ggshield:
         print(f"$ {shown}\n  (ggshield is not installed here; `make test` installs it)")
         return
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITGUARDIAN")}
-    proc = subprocess.run([str(ggshield), "hmsl", "check", "-", "--json"], input=key + "\n",
+    proc = subprocess.run([str(ggshield), "hmsl", "check", "-n", "none", "-", "--json"],
+                          input=key + "\n",
                           capture_output=True, text=True, timeout=120,
                           env={**env, "GITGUARDIAN_HMSL_URL": url, "HOME": str(out / "gg")})
     report = json.loads(proc.stdout[proc.stdout.index("{"):])

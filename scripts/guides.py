@@ -25,9 +25,11 @@ An HTML comment just before a block (invisible when rendered) says how to run it
 
 `export NAME=VALUE` and `cd DIR` lines change the environment of the commands after them.
 Ports 8000-8099 in a command are the reader's; each is run on a free port of this machine
-and shown as the guide's. A value is typed only once the terminal's echo is off, so a
-secret never appears on screen; and every output is searched for the typed values before
-anything is written.
+and shown as the guide's. A value is typed only at a new prompt while the terminal reads a
+line with echo off (as getpass asks), so a secret never appears on screen; and before
+anything is written the whole guide is searched for any run of 10 characters of any key,
+secret or passphrase the run could know (the sample users', the simulator's accounts'):
+one found, nothing is written.
 
 --check runs every guide and compares what it shows, with the parts that change from run
 to run (times, durations, hashes over times, run-to-run ids) masked, and exits 1 naming
@@ -62,18 +64,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 COLUMNS = 100
+LEAK_WINDOW = 10  # no run of this many characters of any known secret may be written
 COMMAND_TIMEOUT = 300.0
 SERVER_TIMEOUT = 60.0
 
 FENCE = re.compile(r"^```console[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 DIRECTIVE = re.compile(r"<!--\s*guide:\s*(.*?)\s*-->\s*\n$")
-TERMINAL = re.compile(r"(\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]|\r|\n)")
+TERMINAL = re.compile(r"(\x1b\[[0-9;?]*[ -/]*[@-~]"  # CSI: colours, cursor, erase
+                      r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: titles, hyperlinks
+                      r"|\x1b[()][A-Z0-9]|\x1b[@-Z\\-_0-9=>]"  # charsets, two-byte escapes
+                      r"|\r|\n|\t)")
 DOC_PORT = re.compile(r"(?<=[:= ])(80\d\d)\b")
 
 # What changes from run to run, masked by --check (both sides).
+_YEAR = time.gmtime().tm_year
+_NOW = "(?:" + "|".join(str(y) for y in range(_YEAR - 1, _YEAR + 2)) + ")"
 VOLATILE = [
-    (re.compile(r"\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?"), "<time>"),
-    (re.compile(r"\b\d{8}T\d{6,12}Z\b"), "<stamp>"),  # a snapshot's folder
+    # times of the run itself (a replayed attack's 2022 dates are compared as they are)
+    (re.compile(rf"{_NOW}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?"),
+     "<time>"),
+    (re.compile(rf"\b{_NOW}\d{{4}}T\d{{6,12}}Z\b"), "<stamp>"),  # a snapshot's folder
     (re.compile(r"\b\d+:\d\d:\d\d\b"), "<elapsed>"),
     (re.compile(r"\b\d+ credits left"), "<n> credits left"),  # ggshield: the rate limit
     (re.compile(r"\b[0-9a-f]{12,64}\b"), "<hex>"),
@@ -122,10 +132,12 @@ class Session:
         return cls(home, env, repo)
 
     def port(self, doc: str) -> int:
-        if doc not in self.ports:
+        while doc not in self.ports:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
-                self.ports[doc] = s.getsockname()[1]
+                port = s.getsockname()[1]
+            if port not in self.ports.values():
+                self.ports[doc] = port
         return self.ports[doc]
 
     def to_run(self, command: str) -> str:
@@ -134,10 +146,22 @@ class Session:
     def to_show(self, output: str) -> str:
         for doc, real in self.ports.items():
             output = re.sub(rf"(?<=[:= ]){real}\b", doc, output)
-        for path in (str(self.cwd), str(self.home), str(self.home.resolve())):
-            output = output.replace(path, "~/incident" if path == str(self.cwd) else "~")
-        output = output.replace(str(ROOT), "~/incident")
-        return output
+        for path in {str(self.home.resolve()), str(self.home)}:
+            output = output.replace(path, "~")
+        return output.replace(str(ROOT), "~/incident")  # a sample file's path, resolved
+
+    def secrets(self) -> set[str]:
+        """Every key, secret and passphrase this run could know: the sample users' and the
+        simulator's accounts (if it was started)."""
+        found = set()
+        with open(ROOT / "sample_dumps" / "registry" / "platform_users.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                found |= {row["api_key"], row.get("api_secret") or "", row.get("passphrase") or ""}
+        accounts = self.home / "incident" / "sim-accounts.json"
+        if accounts.exists():
+            for a in json.loads(accounts.read_text())["accounts"]:
+                found |= {a["api_key"], a["api_secret"], a.get("passphrase") or ""}
+        return {v for v in found if len(v) >= LEAK_WINDOW}
 
     def stop(self) -> None:
         for proc in self.servers:
@@ -223,7 +247,8 @@ def run(session: Session, command: Command, options: dict[str, str]) -> str:
         return ""
     if words and words[0] == "cd":
         where = words[1] if len(words) > 1 else "~"
-        session.cwd = (session.cwd / re.sub(r"^~(?=/|$)", str(session.home), where)).resolve()
+        session.cwd = Path(os.path.normpath(
+            session.cwd / re.sub(r"^~(?=/|$)", str(session.home), where)))
         return ""
     if "background" in options:
         ports = [session.port(p) for p in DOC_PORT.findall(shown)]
@@ -241,12 +266,17 @@ def run(session: Session, command: Command, options: dict[str, str]) -> str:
 
 def _terminal(session: Session, command: str, hidden: list[str],
               visible: list[str]) -> tuple[str, int]:
-    """Run COMMAND in a pseudo-terminal; type each hidden value only once echo is off."""
+    """Run COMMAND in a pseudo-terminal. A hidden value is typed only at a new prompt (new
+    output since the last answer, ending in ':') while the terminal is in line mode with
+    echo off, as getpass leaves it (readline turns echo off too, but leaves line mode, and
+    echoes what it reads itself); a visible answer only at a new prompt with echo on."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, COLUMNS, 0, 0))
     proc = subprocess.Popen(["bash", "-c", command], stdin=slave, stdout=slave, stderr=slave,
-                            cwd=session.cwd, env=session.env, start_new_session=True)
-    chunks: list[bytes] = []
+                            cwd=session.cwd, env=session.env, start_new_session=True,
+                            preexec_fn=_die_with_parent)
+    os.close(slave)  # the child's now: its end closing ends the reading below
+    screen, answered_at = b"", 0
     hidden, visible = list(hidden), list(visible)
     deadline = time.monotonic() + COMMAND_TIMEOUT
     quiet_since = time.monotonic()
@@ -256,33 +286,47 @@ def _terminal(session: Session, command: str, hidden: list[str],
             if ready:
                 try:
                     data = os.read(master, 65536)
-                except OSError as e:  # EIO: the terminal closed
+                except OSError as e:  # EIO: every process holding the terminal is gone
                     if e.errno != errno.EIO:
                         raise
                     data = b""
-                if data:
-                    chunks.append(data)
-                    quiet_since = time.monotonic()
-                    continue
-            if proc.poll() is not None and not ready:
-                break
-            if time.monotonic() > deadline:
-                os.killpg(proc.pid, signal.SIGKILL)
+                if not data:
+                    break
+                screen += data
+                quiet_since = time.monotonic()
+                continue
+            now = time.monotonic()
+            if now > deadline:
                 raise GuideError(f"`{command}` did not end within {COMMAND_TIMEOUT:.0f} s")
-            if time.monotonic() - quiet_since > 0.3 and proc.poll() is None:
-                lflag = termios.tcgetattr(slave)[3]
-                if hidden and not lflag & termios.ECHO:
-                    os.write(master, hidden.pop(0).encode() + b"\n")
-                    quiet_since = time.monotonic() + 0.2
-                elif visible and lflag & termios.ECHO and b"".join(chunks).rstrip().endswith(
-                        (b":", b"]", b"?")):
-                    os.write(master, visible.pop(0).encode() + b"\n")
-                    quiet_since = time.monotonic()
-        proc.wait()
+            if proc.poll() is not None and now - quiet_since > 2:
+                break  # ended, but something it started holds the terminal
+            prompt = screen.rstrip(b" ")
+            if now - quiet_since < 0.3 or len(screen) <= answered_at or proc.poll() is not None:
+                continue
+            lflag = termios.tcgetattr(master)[3]
+            line_mode, echo = bool(lflag & termios.ICANON), bool(lflag & termios.ECHO)
+            if hidden and line_mode and not echo and prompt.endswith(b":"):
+                os.write(master, hidden.pop(0).encode() + b"\n")
+                answered_at = len(screen)
+            elif visible and line_mode and echo and prompt.endswith((b":", b"]", b"?")):
+                os.write(master, visible.pop(0).encode() + b"\n")
+                answered_at = len(screen)
+        proc.wait(timeout=30)
     finally:
-        os.close(slave)
         os.close(master)
-    return _clean(session, b"".join(chunks)), proc.returncode
+        if proc.poll() is None:
+            with _suppress_gone():
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return _clean(session, screen), proc.returncode
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the runner dies, however it dies (Linux)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _serve(session: Session, command: str, ports: list[int]) -> str:
@@ -294,7 +338,7 @@ def _serve(session: Session, command: str, ports: list[int]) -> str:
         proc = subprocess.Popen(["bash", "-c", f"exec {command}"], stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 cwd=session.cwd, env={**session.env, "PYTHONUNBUFFERED": "1"},
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent)
     session.servers.append(proc)
     deadline = time.monotonic() + SERVER_TIMEOUT
     while True:
@@ -311,10 +355,13 @@ def _serve(session: Session, command: str, ports: list[int]) -> str:
 
 
 def _redact(session: Session, text: str) -> str:
-    """An error's output, with every value typed so far blotted out."""
-    for value in session.typed:
-        text = text.replace(value, "<typed>")
-    return text
+    """An error's output, with every known secret blotted out, and any line holding a piece
+    of one."""
+    known = session.secrets() | session.typed
+    for value in known:
+        text = text.replace(value, "<secret>")
+    return "\n".join("<a line holding part of a secret>" if _shows_a_secret(line, known)
+                     else line for line in text.split("\n"))
 
 
 def _listening(port: int) -> bool:
@@ -336,6 +383,9 @@ def _clean(session: Session, raw: bytes) -> str:
                 lines.append("")
         elif token == "\r":
             col = 0
+        elif token == "\t":
+            col = (col // 8 + 1) * 8
+            lines[row] = lines[row].ljust(col)
         elif token.startswith("\x1b"):
             up = re.fullmatch(r"\x1b\[(\d*)A", token)
             if up:
@@ -373,13 +423,22 @@ def run_guide(path: Path) -> tuple[str, list[tuple[Command, str]]]:
             at = block.end
         pieces.append(text[at:])
     finally:
-        typed = set(session.typed)
+        known = session.secrets() | session.typed
         session.stop()
     rewritten = "".join(pieces)
-    leaked = [n for n, value in enumerate(sorted(typed)) if value in rewritten]
-    if leaked:
-        raise GuideError(f"{path.name}: a typed secret appears in the output; nothing written")
+    if _shows_a_secret(rewritten, known):
+        raise GuideError(f"{path.name}: a piece of a key or secret appears in the output; "
+                         "nothing written")
     return rewritten, results
+
+
+def _shows_a_secret(text: str, secrets: set[str]) -> bool:
+    """Whether TEXT holds LEAK_WINDOW or more characters in a row of any of SECRETS: a whole
+    value, a prefix or suffix (a censored one), a piece cut by a table or a line wrap."""
+    pieces = {v[i:i + LEAK_WINDOW] for v in secrets for i in range(len(v) - LEAK_WINDOW + 1)}
+    flat = text.replace("\n", "")  # a value wrapped over two lines
+    return any(t[i:i + LEAK_WINDOW] in pieces for t in (text, flat)
+               for i in range(len(t) - LEAK_WINDOW + 1))
 
 
 def mask(text: str) -> str:
@@ -398,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare instead of writing; exit 1 if a guide is out of date")
     parser.add_argument("guides", nargs="*", type=Path)
     args = parser.parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # stop the servers, remove the home
+        signal.signal(signum, lambda n, _: sys.exit(128 + n))
     stale = 0
     for path in args.guides or guides():
         started = time.monotonic()

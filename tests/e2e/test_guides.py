@@ -24,6 +24,7 @@ def test_the_readme_links_every_guide() -> None:
         assert f"](docs/{name})" in readme
 
 
+@pytest.mark.timeout(700)
 @pytest.mark.parametrize("name", GUIDES)
 def test_the_guide_still_prints_what_it_shows(name: str) -> None:
     proc = subprocess.run([sys.executable, "scripts/guides.py", "--check", f"docs/{name}"],
@@ -37,9 +38,27 @@ def test_a_typed_secret_never_reaches_a_guide(tmp_path: Path) -> None:
     text = ("<!-- guide: type=user-0001-binance -->\n```console\n"
             "$ read -rsp 'API key: ' KEY && echo && echo \"the key is $KEY\"\n```\n")
     guide.write_text(text)
-    with pytest.raises(guides.GuideError, match="a typed secret appears"):
+    assert guides.main([str(guide)]) == 2
+    assert guide.read_text() == text  # nothing written
+
+
+def test_nor_a_piece_of_one(tmp_path: Path) -> None:
+    guide = tmp_path / "piece.md"
+    text = ("<!-- guide: type=user-0001-binance -->\n```console\n"
+            "$ read -rsp 'API key: ' KEY && echo && echo \"starts ${KEY:0:11}...\"\n```\n")
+    guide.write_text(text)
+    with pytest.raises(guides.GuideError, match="a piece of a key or secret appears"):
         guides.run_guide(guide)
-    assert guide.read_text() == text
+
+
+def test_a_prompt_that_echoes_gets_no_secret(tmp_path: Path) -> None:
+    """readline turns the terminal's echo off too, then echoes what it reads itself: the
+    runner must not take its prompt for a hidden one."""
+    guide = tmp_path / "readline.md"
+    guide.write_text("<!-- guide: type=user-0001-binance -->\n```console\n"
+                     "$ read -e -t 2 -p 'Your name: ' NAME; echo \"[$NAME]\"\n```\n")
+    rewritten, results = guides.run_guide(guide)
+    assert "[]" in results[0][1], results[0][1]  # nothing was typed into it
 
 
 def test_the_screen_is_what_the_terminal_shows_in_the_end() -> None:
@@ -61,6 +80,6 @@ def test_a_failing_command_does_not_show_a_typed_secret(tmp_path: Path) -> None:
                      "$ read -rsp 'API key: ' KEY && echo && echo \"$KEY\" && false\n```\n")
     with pytest.raises(guides.GuideError) as failed:
         guides.run_guide(guide)
-    assert "exited 1, expected 0" in str(failed.value) and "<typed>" in str(failed.value)
+    assert "exited 1, expected 0" in str(failed.value) and "<secret>" in str(failed.value)
     key = guides.secrets(guides.Session(tmp_path, {}, tmp_path), "user-0001-binance")[0]
     assert key not in str(failed.value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import socket
 import subprocess
 import time
@@ -70,14 +71,28 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
     command = readme_demo_command((clone / "README.md").read_text())
     token = f"NEWCOMER_{uuid.uuid4().hex}"
+    # A newcomer's environment: none of this checkout's virtual environments or settings,
+    # no outer make's flags; ggshield on PATH (last), as `pipx install ggshield` puts it.
+    ours = {str(ROOT / ".venv" / "bin"), str(ROOT / ".pipx" / "bin")}
+    path = [p for p in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep)
+            if p not in ours] + [str(ROOT / ".venv-ggshield" / "bin")]
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("INCIDENT_", "VIRTUAL_ENV", "PYTHON", "GITGUARDIAN"))}
-    env[token] = "1"  # inherited by everything the demo starts
+           if not k.startswith(("INCIDENT_", "VIRTUAL_ENV", "PYTHON", "GITGUARDIAN", "MAKE",
+                                "MFLAGS"))}
+    env.update({"PATH": os.pathsep.join(path), token: "1"})  # the token: inherited by all
+    transcript = clone.parent / "demo.log"
     started = time.monotonic()
-    proc = subprocess.run(command, shell=True, cwd=clone, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
+    with open(transcript, "w") as out:
+        proc = subprocess.Popen(command, shell=True, cwd=clone, env=env, text=True,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = proc.wait(timeout=780)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            pytest.fail(f"`{command}` did not end in 780 s: {transcript}")
     seconds = time.monotonic() - started
-    return Demo(clone, command, proc.returncode, proc.stdout, processes_with(token), seconds)
+    return Demo(clone, command, code, transcript.read_text(), processes_with(token), seconds)
 
 
 def summary(transcript: str) -> tuple[dict[str, Path], list[str], str]:
@@ -99,8 +114,7 @@ def summary(transcript: str) -> tuple[dict[str, Path], list[str], str]:
 def test_the_readme_demo_command_runs_in_a_fresh_clone(demo: Demo) -> None:
     assert demo.command == "make demo"
     assert demo.code == 0, demo.transcript[-5000:]
-    assert demo.seconds < 600, demo.seconds  # benchmarks/demo.py measures it properly
-    assert not demo.leftovers, demo.leftovers
+    assert not demo.leftovers, demo.leftovers  # how long it takes: benchmarks/demo.py
 
 
 def test_every_artefact_it_names_exists(demo: Demo) -> None:
@@ -142,6 +156,7 @@ def test_the_exposure_page_opens_as_it_says(demo: Demo) -> None:
     _, _, how = summary(demo.transcript)
     served = re.search(r"^\s*(python3 -m http\.server .*) (8000)$", how, re.M)
     assert served, how
+    assert "--bind 127.0.0.1" in served.group(1)  # never on every address
     assert "http://127.0.0.1:8000/" in how
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -166,12 +181,13 @@ def test_the_exposure_page_opens_as_it_says(demo: Demo) -> None:
 
 def test_nothing_is_left_listening(demo: Demo) -> None:
     assert "Nothing is left running" in demo.transcript
-    urls = set(re.findall(r"http://127\.0\.0\.1:\d+", demo.transcript.split(
-        "== Where everything is")[0]))
-    assert len(urls) >= 4, urls  # the paste site, the service, the exchange, the mail server
-    for url in urls:
-        with pytest.raises(requests.ConnectionError):
-            requests.get(url + "/", timeout=5)
+    before_the_end = demo.transcript.split("== Where everything is")[0]
+    started = set(re.findall(r"(?:http|smtp)://127\.0\.0\.1:(\d+)", before_the_end))
+    started |= set(re.findall(r"\((?:http|smtp)://127\.0\.0\.1:(\d+)\)", demo.transcript))
+    assert len(started) >= 5, started  # paste site, service, exchange, SMTP, webhooks
+    for port in started:
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", int(port))) != 0, f"port {port} still listens"
     assert not demo.leftovers, demo.leftovers
 
 
@@ -193,8 +209,8 @@ def test_the_demo_tells_the_whole_story(demo: Demo) -> None:
     assert "EXPOSED: the key is in a leak" in out
     assert "entries (hint + encrypted payload), padded" in out
     assert re.search(r"200: the exposure page \(\d+ bytes", out)
-    # ggshield is a test peer, installed by `make test`, not by `make demo`
-    assert "(ggshield is not installed here; `make test` installs it)" in out
+    # ggshield, from PATH (`make test` installs it apart, as pipx would)
+    assert "leaks_count: 1 (count 2)" in out
     # the exchange: the attack replayed, a snapshot, the manual steps, a revocation
     assert re.search(r"the attack: \d+ market orders in \d+ accounts", out)
     assert "user-0001-binance (binance), 2022-12-17T00:00:00.000Z to" in out
