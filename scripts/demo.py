@@ -360,7 +360,6 @@ def _show_bucket(url: str, key: str) -> None:
     """What the service answers for a prefix: a padded bucket, nothing readable."""
     import hashlib
     import urllib.request
-from urllib.parse import urlsplit
 
     prefix = hashlib.sha256(key.encode()).hexdigest()[:5]
     print(f"$ curl {url}/v1/range/{prefix}", flush=True)
