@@ -30,19 +30,12 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.loopback import marked_processes  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "out" / "demo"
 TARGET = 180.0
-
-
-def leftovers(token: str) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and token.encode() in (proc / "environ").read_bytes():
-                found.append(proc.name)
-        except OSError:
-            continue
-    return found
 
 
 def timed(command: list[str], cwd: Path, log: Path) -> dict[str, object]:
@@ -63,7 +56,7 @@ def timed(command: list[str], cwd: Path, log: Path) -> dict[str, object]:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", int(url))) == 0:
                 alive.append(url)
-    return {"seconds": round(seconds, 1), "processes_left": leftovers(token),
+    return {"seconds": round(seconds, 1), "processes_left": marked_processes(token),
             "ports_answering": alive, "log": str(log.relative_to(ROOT))}
 
 

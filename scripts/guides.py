@@ -150,18 +150,25 @@ class Session:
             output = output.replace(path, "~")
         return output.replace(str(ROOT), "~/incident")  # a sample file's path, resolved
 
-    def secrets(self) -> set[str]:
-        """Every key, secret and passphrase this run could know: the sample users' and the
-        simulator's accounts (if it was started)."""
-        found = set()
+    def accounts(self) -> dict[str, list[str]]:
+        """Every label whose key this run could know, with [key, secret, passphrase]: the
+        sample users', then the simulator's accounts' (once it has written its file)."""
+        found = {}
         with open(ROOT / "sample_dumps" / "registry" / "platform_users.csv", newline="") as f:
             for row in csv.DictReader(f):
-                found |= {row["api_key"], row.get("api_secret") or "", row.get("passphrase") or ""}
+                found[row["label"]] = [row["api_key"], row.get("api_secret") or "",
+                                       row.get("passphrase") or ""]
         accounts = self.home / "incident" / "sim-accounts.json"
         if accounts.exists():
             for a in json.loads(accounts.read_text())["accounts"]:
-                found |= {a["api_key"], a["api_secret"], a.get("passphrase") or ""}
-        return {v for v in found if len(v) >= LEAK_WINDOW}
+                found.setdefault(a["label"], [a["api_key"], a["api_secret"],
+                                              a.get("passphrase") or ""])
+        return found
+
+    def secrets(self) -> set[str]:
+        """Every key, secret and passphrase this run could know, long enough to look for."""
+        return {v for values in self.accounts().values() for v in values
+                if len(v) >= LEAK_WINDOW}
 
     def stop(self) -> None:
         for proc in self.servers:
@@ -224,17 +231,10 @@ def commands(body: str) -> list[Command]:
 
 def secrets(session: Session, label: str) -> list[str]:
     """The values to type for LABEL: key, secret, passphrase."""
-    with open(ROOT / "sample_dumps" / "registry" / "platform_users.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            if row["label"] == label:
-                return [row["api_key"], row.get("api_secret") or "", row.get("passphrase") or ""]
-    accounts = session.cwd / "sim-accounts.json"
-    if accounts.exists():
-        for account in json.loads(accounts.read_text())["accounts"]:
-            if account["label"] == label:
-                return [account["api_key"], account["api_secret"],
-                        account.get("passphrase") or ""]
-    raise GuideError(f"type={label}: no such sample user or simulator account")
+    try:
+        return session.accounts()[label]
+    except KeyError:
+        raise GuideError(f"type={label}: no such sample user or simulator account") from None
 
 
 def run(session: Session, command: Command, options: dict[str, str]) -> str:
@@ -360,7 +360,8 @@ def _redact(session: Session, text: str) -> str:
     known = session.secrets() | session.typed
     for value in known:
         text = text.replace(value, "<secret>")
-    return "\n".join("<a line holding part of a secret>" if _shows_a_secret(line, known)
+    pieces = _pieces(known)
+    return "\n".join("<a line holding part of a secret>" if _shows_a_piece(line, pieces)
                      else line for line in text.split("\n"))
 
 
@@ -426,16 +427,20 @@ def run_guide(path: Path) -> tuple[str, list[tuple[Command, str]]]:
         known = session.secrets() | session.typed
         session.stop()
     rewritten = "".join(pieces)
-    if _shows_a_secret(rewritten, known):
+    if _shows_a_piece(rewritten, _pieces(known)):
         raise GuideError(f"{path.name}: a piece of a key or secret appears in the output; "
                          "nothing written")
     return rewritten, results
 
 
-def _shows_a_secret(text: str, secrets: set[str]) -> bool:
-    """Whether TEXT holds LEAK_WINDOW or more characters in a row of any of SECRETS: a whole
-    value, a prefix or suffix (a censored one), a piece cut by a table or a line wrap."""
-    pieces = {v[i:i + LEAK_WINDOW] for v in secrets for i in range(len(v) - LEAK_WINDOW + 1)}
+def _pieces(secrets: set[str]) -> set[str]:
+    """Every run of LEAK_WINDOW characters of every one of SECRETS."""
+    return {v[i:i + LEAK_WINDOW] for v in secrets for i in range(len(v) - LEAK_WINDOW + 1)}
+
+
+def _shows_a_piece(text: str, pieces: set[str]) -> bool:
+    """Whether TEXT holds one of PIECES: so a whole secret, a prefix or suffix (a censored
+    one), a piece cut by a table or a line wrap all count."""
     flat = text.replace("\n", "")  # a value wrapped over two lines
     return any(t[i:i + LEAK_WINDOW] in pieces for t in (text, flat)
                for i in range(len(t) - LEAK_WINDOW + 1))

@@ -95,3 +95,20 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 20) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(grace)
+
+
+def marked_processes(marker: str) -> list[str]:
+    """Live processes whose environment holds MARKER (an environment variable's name given
+    to a run, and inherited by everything it starts, whatever session it moves to): "PID:
+    command line" of each. What is left of a run that should have stopped everything."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (proc / "environ").read_bytes():
+                found.append(f"{proc.name}: " + (proc / "cmdline").read_bytes()
+                             .replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:  # gone, or not ours
+            continue
+    return found

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from scripts.loopback import marked_processes
 from tests.conftest import ROOT
 
 # The first test builds the clone's .venv (pip) and runs the demo: more than the default
@@ -38,7 +39,6 @@ class Demo:
     code: int
     transcript: str
     leftovers: list[str]  # processes the demo started that are still alive
-    seconds: float
 
 
 def readme_demo_command(readme: str) -> str:
@@ -48,21 +48,6 @@ def readme_demo_command(readme: str) -> str:
     assert block, "the README's Two commands section has no sh block"
     first = block.group(1).strip().splitlines()[0]
     return first.split("#", 1)[0].strip()
-
-
-def processes_with(token: str) -> list[str]:
-    """Live processes whose environment carries TOKEN: the demo's and their children's."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if token.encode() in (proc / "environ").read_bytes():
-                found.append(f"{proc.name}: " + (proc / "cmdline").read_bytes()
-                             .replace(b"\0", b" ").decode(errors="replace"))
-        except OSError:  # gone, or not ours
-            continue
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +66,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
                                 "MFLAGS"))}
     env.update({"PATH": os.pathsep.join(path), token: "1"})  # the token: inherited by all
     transcript = clone.parent / "demo.log"
-    started = time.monotonic()
     with open(transcript, "w") as out:
         proc = subprocess.Popen(command, shell=True, cwd=clone, env=env, text=True,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -91,8 +75,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             pytest.fail(f"`{command}` did not end in 780 s: {transcript}")
-    seconds = time.monotonic() - started
-    return Demo(clone, command, code, transcript.read_text(), processes_with(token), seconds)
+    return Demo(clone, command, code, transcript.read_text(), marked_processes(token))
 
 
 def summary(transcript: str) -> tuple[dict[str, Path], list[str], str]:
