@@ -64,6 +64,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 COLUMNS = 100
+OPTIONS = frozenset({"exit", "background", "type", "answer", "skip"})
 LEAK_WINDOW = 10  # no run of this many characters of any known secret may be written
 COMMAND_TIMEOUT = 300.0
 SERVER_TIMEOUT = 60.0
@@ -205,6 +206,10 @@ def blocks(text: str) -> list[Block]:
         if directive:
             for word in shlex.split(directive.group(1)):
                 name, _, value = word.partition("=")
+                if name not in OPTIONS:  # a typo would leave a prompt unanswered, or worse
+                    line = before.count("\n")
+                    raise GuideError(f"line {line}: unknown guide option {name!r} (known: "
+                                     f"{', '.join(sorted(OPTIONS))})")
                 options[name] = value
         found.append(Block(m.start(1), m.end(1), m.group(1), options))
     return found

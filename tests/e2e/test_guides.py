@@ -83,3 +83,11 @@ def test_a_failing_command_does_not_show_a_typed_secret(tmp_path: Path) -> None:
     assert "exited 1, expected 0" in str(failed.value) and "<secret>" in str(failed.value)
     key = guides.secrets(guides.Session(tmp_path, {}, tmp_path), "user-0001-binance")[0]
     assert key not in str(failed.value)
+
+
+def test_an_unknown_option_is_named_by_its_line(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    guide = tmp_path / "typo.md"
+    guide.write_text("# t\n\n<!-- guide: tpye=user-0001-binance -->\n```console\n$ true\n```\n")
+    assert guides.main([str(guide)]) == 2
+    assert f"{guide}: line 3: unknown guide option 'tpye'" in capsys.readouterr().err
