@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import queue
+import signal
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,10 @@ class _Crash:
 
 
 def _child_main(target: Callable[..., None], send: Any, args: tuple[Any, ...]) -> None:
+    # A forked child inherits the parent's Python signal handlers: one that raises (as
+    # sys.exit does) would be caught below and block on a full pipe nobody reads, and the
+    # parent's terminate() would then wait for ever. SIGTERM ends a worker, always.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         target(send.send, *args)
         send.send(_End())

@@ -467,8 +467,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare instead of writing; exit 1 if a guide is out of date")
     parser.add_argument("guides", nargs="*", type=Path)
     args = parser.parse_args(argv)
-    for signum in (signal.SIGTERM, signal.SIGHUP):  # stop the servers, remove the home
-        signal.signal(signum, lambda n, _: sys.exit(128 + n))
+    # Killed, it still stops its servers and removes its home; called in-process (the
+    # tests), it leaves the caller's handlers as they were.
+    before = {n: signal.signal(n, lambda n, _: sys.exit(128 + n))
+              for n in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return _main(args)
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def _main(args: argparse.Namespace) -> int:
     stale = 0
     for path in args.guides or guides():
         started = time.monotonic()

@@ -3,6 +3,7 @@ as a reader would run it, and must still print what it shows (scripts/guides.py)
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,11 @@ def test_a_typed_secret_never_reaches_a_guide(tmp_path: Path) -> None:
     text = ("<!-- guide: type=user-0001-binance -->\n```console\n"
             "$ read -rsp 'API key: ' KEY && echo && echo \"the key is $KEY\"\n```\n")
     guide.write_text(text)
+    handlers = [signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGHUP)]
     assert guides.main([str(guide)]) == 2
     assert guide.read_text() == text  # nothing written
+    # and, called in-process, it leaves this process's signal handlers as they were
+    assert [signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGHUP)] == handlers
 
 
 def test_nor_a_piece_of_one(tmp_path: Path) -> None:

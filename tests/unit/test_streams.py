@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from typing import Any
 
@@ -86,6 +87,19 @@ def test_one_child_dying_ends_the_stream_promptly() -> None:
     with pytest.raises(WorkerCrash, match="died"):
         list(child_streams(die_later, [(0,), (1,)], depth=1))
     assert time.monotonic() - start < 3
+
+
+def test_a_parent_signal_handler_does_not_keep_a_worker_alive() -> None:
+    """A SIGTERM handler that raises (sys.exit) in the parent is inherited by a forked
+    worker; stopping the workers must not wait on it."""
+    before = signal.signal(signal.SIGTERM, lambda n, _: sys.exit(128 + n))
+    try:
+        start = time.monotonic()
+        with pytest.raises(WorkerCrash, match="died"):
+            list(child_streams(die_later, [(0,), (1,)], depth=1))
+        assert time.monotonic() - start < 3
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _chained_crash(send: Any) -> None:
